@@ -1,0 +1,45 @@
+# Two commands on a fresh machine with only Python 3 and make: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.apisync-installed
+
+.PHONY: venv test lint typecheck unit demo airflow bench clean
+
+venv: $(STAMP)
+
+# Bootstrap: a virtualenv, uv inside it for a fast resolve (pip as the fallback), then the
+# project in editable mode with its dev extra. Re-runs only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv || true
+	if [ -x $(BIN)/uv ]; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'; \
+	else \
+	  $(BIN)/python -m pip install -q -e '.[dev]'; \
+	fi
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check airflow_provider_apisync tests bench example_dags
+	$(BIN)/ruff format --check airflow_provider_apisync tests bench example_dags
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+demo: venv
+	$(BIN)/python -m airflow_provider_apisync.demo
+
+airflow: venv
+	$(BIN)/python -m airflow_provider_apisync.demo --standalone
+
+bench: venv
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache

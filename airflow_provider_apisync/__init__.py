@@ -1,0 +1,148 @@
+"""apisync: an Apache Airflow provider for API-first integration.
+
+Importing this package is cheap: it pulls in neither Airflow nor requests, so Airflow can
+read :func:`get_provider_info` at start-up without side effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_provider_info"]
+
+_STR = {"type": ["string", "null"]}
+
+
+def _field(label: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": schema or dict(_STR)}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow's providers manager (entry point target)."""
+    integration = "API Sync"
+    return {
+        "package-name": "airflow-provider-apisync",
+        "name": "API Sync",
+        "description": "API-first integration: resilient hooks, paginated pulls, "
+        "idempotent pushes and deferrable sensors for business-system APIs.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": integration,
+                "external-doc-url": "https://pypi.org/project/airflow-provider-apisync/",
+                "tags": ["protocol"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": integration,
+                "python-modules": ["airflow_provider_apisync.hooks.apisync"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "airflow_provider_apisync.operators.pull",
+                    "airflow_provider_apisync.operators.push",
+                    "airflow_provider_apisync.operators.reconcile",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "airflow_provider_apisync.sensors.rate_limit",
+                    "airflow_provider_apisync.sensors.freshness",
+                ],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_apisync.hooks.apisync.ApiSyncHook",
+                "hook-name": "API Sync",
+                "connection-type": "apisync",
+                "conn-fields": _conn_fields(),
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "Base URL",
+                        "login": "User / client id",
+                        "password": "Secret (API key, token, password or client secret)",
+                    },
+                    "placeholders": {
+                        "host": "https://api.crm.example/v2",
+                        "login": "basic: user name; OAuth2: client id; otherwise empty",
+                        "password": "the secret for the chosen auth type",
+                        "extra": '{"auth_type": "bearer"}',
+                        "auth_type": "bearer",
+                        "api_key_header": "X-API-Key",
+                        "token_url": "https://auth.example/oauth/token",
+                        "headers": '{"Stripe-Version": "2024-06-20"}',
+                        "timeout": "[10, 60]",
+                        "allowed_hosts": "files.crm.example, cdn.crm.example",
+                        "rate_limit": '{"requests": 100, "per_seconds": 60}',
+                    },
+                },
+            }
+        ],
+    }
+
+
+def _conn_fields() -> dict[str, Any]:
+    auth_types = [
+        "none",
+        "api_key",
+        "bearer",
+        "basic",
+        "oauth2_client_credentials",
+        "oauth2_refresh_token",
+    ]
+    return {
+        "auth_type": _field(
+            "Auth type",
+            "How requests authenticate; the password field holds the secret.",
+            {"type": ["string", "null"], "enum": [*auth_types, None], "default": "bearer"},
+        ),
+        "api_key_header": _field("API key header", "Header carrying the API key (X-API-Key)."),
+        "api_key_query_param": _field(
+            "API key query parameter", "Send the API key as this query parameter instead."
+        ),
+        "token_url": _field("OAuth2 token URL", "Token endpoint for OAuth2 auth types."),
+        "scope": _field("OAuth2 scope", "Space-separated scopes to request."),
+        "audience": _field("OAuth2 audience", "Audience parameter some servers require."),
+        "token_auth_method": _field(
+            "OAuth2 client authentication",
+            "How the client secret reaches the token endpoint.",
+            {
+                "type": ["string", "null"],
+                "enum": ["client_secret_basic", "client_secret_post", None],
+            },
+        ),
+        "refresh_token": _field(
+            "OAuth2 refresh token",
+            "Long-lived refresh token for oauth2_refresh_token.",
+            {"type": ["string", "null"], "format": "password"},
+        ),
+        "headers": _field("Static headers (JSON)", "e.g. API version pins."),
+        "timeout": _field("Timeout", "Seconds: one number, or [connect, read]; default [10, 60]."),
+        "verify": _field(
+            "Verify TLS", "true, false, or a CA bundle path.", {"type": ["string", "null"]}
+        ),
+        "allowed_hosts": _field(
+            "Allowed extra hosts", "Other origins that may receive credentials (comma list)."
+        ),
+        "rate_limit": _field("Client-side rate limit (JSON)", '{"requests": N, "per_seconds": S}'),
+        "max_retries": _field(
+            "Max retries", "Retries per request (default 5).", {"type": ["integer", "null"]}
+        ),
+        "max_retry_wait": _field(
+            "Max retry wait (s)",
+            "Cap on any single wait (default 60).",
+            {"type": ["number", "null"]},
+        ),
+        "user_agent": _field("User agent", "Overrides the default apisync user agent."),
+    }

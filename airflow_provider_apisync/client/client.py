@@ -1,0 +1,365 @@
+"""``ApiClient``: one authenticated, guarded, retrying, rate-aware HTTP client per system."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import requests
+from tenacity import RetryCallState
+
+from airflow_provider_apisync.client.auth import (
+    OAuth2Auth,
+    OAuth2RefreshToken,
+    SecretSink,
+    build_auth,
+)
+from airflow_provider_apisync.client.config import ClientConfig
+from airflow_provider_apisync.client.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiTransportError,
+    ForeignHostError,
+    error_for_status,
+)
+from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
+from airflow_provider_apisync.client.ratelimit import (
+    RateLimitStatus,
+    Throttle,
+    parse_rate_limit,
+    parse_retry_after,
+)
+from airflow_provider_apisync.client.retry import RequestFacts, RetryPolicy
+from airflow_provider_apisync.client.session import GuardedSession
+from airflow_provider_apisync.client.urls import HostGuard, join_url, path_of, redact_url
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.client.pagination import Page, Paginator
+
+audit_log = logging.getLogger("airflow_provider_apisync.audit")
+log = logging.getLogger(__name__)
+
+
+def _ignore(_: str) -> None:
+    return None
+
+
+class ApiClient:
+    """Sends requests to one system with auth, host guard, retries, pacing and audit lines.
+
+    ``reload_config`` (optional) returns a fresh configuration; it is called once when a
+    request gets a 401, so credentials rotated in a secrets backend are picked up.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        on_secret: SecretSink = _ignore,
+        reload_config: Callable[[], ClientConfig] | None = None,
+        metrics: MetricSink | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        pool_size: int = 32,
+    ) -> None:
+        self.config = config
+        self._on_secret = on_secret
+        self._reload_config = reload_config
+        self._sleep = sleep
+        self.stats = ClientStats(sink=metrics) if metrics else ClientStats()
+        self.guard = HostGuard(config.base_url, config.allowed_hosts)
+        self.session = GuardedSession(self.guard, pool_size=pool_size)
+        self.session.verify = config.verify
+        self.session.headers["User-Agent"] = config.user_agent
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers.update(config.headers)
+        self.auth = self._build_auth(config)
+        self.session.auth = self.auth
+        self.retry_policy = RetryPolicy(config.max_retries, config.max_retry_wait)
+        self.throttle = Throttle(
+            config.rate_limit,
+            max_wait=config.max_retry_wait,
+            sleep=sleep,
+            on_wait=self.stats.throttle,
+        )
+
+    # -- public API -------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url
+
+    def url_for(self, endpoint: str) -> str:
+        """The absolute URL for ``endpoint``; raises ``ForeignHostError`` for other origins."""
+        url = join_url(self.config.base_url, endpoint)
+        self.guard.check(url)
+        return url
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        idempotency_header: str = "Idempotency-Key",
+        timeout: tuple[float, float] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """One logical request: retried per policy, returned only when the status is < 400."""
+        method = method.upper()
+        url = self.url_for(endpoint)
+        correlation_id = uuid.uuid4().hex
+        send_headers = {self.config.correlation_header: correlation_id, **(headers or {})}
+        if idempotency_key:
+            send_headers[idempotency_header] = idempotency_key
+        facts = RequestFacts(method, bool(idempotency_key))
+        kwargs: dict[str, Any] = {
+            "params": params,
+            "json": json,
+            "data": data,
+            "headers": send_headers,
+            "timeout": timeout or self.config.timeout,
+            "stream": stream,
+        }
+        self.stats.request()
+        try:
+            return self._with_retries(method, url, facts, correlation_id, kwargs)
+        except ApiAuthError as exc:
+            if exc.status != 401 or not self._recover_auth():
+                self.stats.error(exc.category)
+                raise
+            log.warning("401 from %s: credentials reloaded, retrying once", path_of(url))
+        try:
+            return self._with_retries(method, url, facts, correlation_id, kwargs)
+        except ApiError as exc:
+            self.stats.error(exc.category)
+            raise
+
+    def get_json(self, endpoint: str, **kwargs: Any) -> Any:
+        """GET and decode JSON, raising ``ApiContractError`` on a body that is not JSON."""
+        from airflow_provider_apisync.client.records import decode_json
+
+        resp = self.request("GET", endpoint, **kwargs)
+        return decode_json(resp)
+
+    def paginate(
+        self,
+        endpoint: str,
+        *,
+        paginator: Paginator | str = "auto",
+        records_path: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_pages: int | None = None,
+        max_records: int | None = None,
+        concurrency: int = 1,
+        state: Mapping[str, Any] | None = None,
+    ) -> Iterator[Page]:
+        """Iterate pages (each with ``.records`` and ``.response``); see ``pagination``."""
+        from airflow_provider_apisync.client.pagination import paginate
+
+        return paginate(
+            self,
+            endpoint,
+            paginator=paginator,
+            records_path=records_path,
+            params=params,
+            headers=headers,
+            max_pages=max_pages,
+            max_records=max_records,
+            concurrency=concurrency,
+            state=state,
+        )
+
+    def rate_limit_status(self, endpoint: str = "/") -> RateLimitStatus:
+        """Probe ``endpoint`` with GET and report the announced quota (429 included)."""
+        from airflow_provider_apisync.client.errors import ApiRateLimitError
+
+        try:
+            resp = self.request("GET", endpoint)
+            status = parse_rate_limit(resp.headers)
+        except ApiRateLimitError as exc:
+            status = exc.rate_limit
+            if not isinstance(status, RateLimitStatus) or status.remaining is None:
+                reset = None
+                if exc.retry_after is not None:
+                    reset = datetime.fromtimestamp(time.time() + exc.retry_after, tz=timezone.utc)
+                status = RateLimitStatus(remaining=0, reset_at=reset)
+        return status or RateLimitStatus()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------------
+    def _build_auth(self, config: ClientConfig) -> Any:
+        return build_auth(
+            config.auth, timeout=config.timeout, verify=config.verify, on_secret=self._on_secret
+        )
+
+    def _recover_auth(self) -> bool:
+        """After a 401: reload the connection and/or drop the cached token. True to retry."""
+        changed = False
+        if self._reload_config is not None:
+            fresh = self._reload_config()
+            if fresh.auth != self.config.auth:
+                new_auth = self._build_auth(fresh)
+                old = self.auth
+                if (
+                    isinstance(old, OAuth2RefreshToken)
+                    and isinstance(new_auth, OAuth2RefreshToken)
+                    and new_auth.initial_refresh_token == old.initial_refresh_token
+                ):
+                    new_auth._rotated(old.current_refresh_token)
+                self.config = fresh
+                self.auth = self.session.auth = new_auth
+                changed = True
+        if isinstance(self.auth, OAuth2Auth):
+            self.auth.invalidate()
+            changed = True
+        return changed
+
+    def _with_retries(
+        self,
+        method: str,
+        url: str,
+        facts: RequestFacts,
+        correlation_id: str,
+        kwargs: dict[str, Any],
+    ) -> requests.Response:
+        retrying = self.retry_policy.retrying(
+            facts, sleep=self._sleep, before_sleep=self._before_sleep
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._attempt(
+                    method, url, correlation_id, attempt.retry_state.attempt_number, kwargs
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.retry()
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0
+        log.info(
+            "retrying after %s in %.2fs (attempt %d)", _short(error), wait, state.attempt_number
+        )
+        if isinstance(error, ApiError) and error.status == 429:
+            self.stats.throttle(wait)
+
+    def _attempt(
+        self, method: str, url: str, correlation_id: str, attempt: int, kwargs: dict[str, Any]
+    ) -> requests.Response:
+        self.throttle.before_request()
+        started = time.perf_counter()
+        try:
+            resp = self.session.request(method, url, **kwargs)
+        except ForeignHostError:
+            raise
+        except requests.RequestException as exc:
+            ms = (time.perf_counter() - started) * 1000
+            self.stats.attempt(None, ms)
+            self._audit(method, url, None, ms, attempt, correlation_id, None)
+            raise _transport_error(exc, method, url, correlation_id, attempt) from None
+        ms = (time.perf_counter() - started) * 1000
+        self.stats.attempt(resp.status_code, ms)
+        status = parse_rate_limit(resp.headers)
+        self.throttle.observe(status)
+        self._audit(method, resp.url or url, resp.status_code, ms, attempt, correlation_id, status)
+        if resp.status_code >= 400:
+            raise self._http_error(resp, method, correlation_id, attempt, status)
+        return resp
+
+    def _http_error(
+        self,
+        resp: requests.Response,
+        method: str,
+        correlation_id: str,
+        attempt: int,
+        status: RateLimitStatus | None,
+    ) -> ApiError:
+        body: Any = None
+        if "json" in resp.headers.get("Content-Type", ""):
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+        retry_after = parse_retry_after(resp.headers, body)
+        if retry_after is None and resp.status_code == 429 and status is not None:
+            retry_after = status.reset_in()
+        cls = error_for_status(resp.status_code)
+        error = cls(
+            f"{resp.status_code} {resp.reason or ''}".strip(),
+            status=resp.status_code,
+            method=method,
+            url=redact_url(resp.url),
+            correlation_id=correlation_id,
+            body=resp.content,
+            attempts=attempt,
+            retry_after=retry_after,
+        )
+        error.rate_limit = status
+        return error
+
+    def _audit(
+        self,
+        method: str,
+        url: str,
+        status: int | None,
+        ms: float,
+        attempt: int,
+        correlation_id: str,
+        quota: RateLimitStatus | None,
+    ) -> None:
+        remaining = quota.remaining if quota and quota.remaining is not None else "-"
+        audit_log.info(
+            "apisync %s %s status=%s ms=%.0f attempt=%d correlation_id=%s remaining=%s",
+            method,
+            path_of(url),
+            status if status is not None else "ERR",
+            ms,
+            attempt,
+            correlation_id,
+            remaining,
+        )
+
+
+def _transport_error(
+    exc: requests.RequestException, method: str, url: str, correlation_id: str, attempt: int
+) -> ApiTransportError:
+    error = ApiTransportError(
+        f"network error: {type(exc).__name__}",
+        method=method,
+        url=redact_url(url),
+        correlation_id=correlation_id,
+        attempts=attempt,
+    )
+    error.never_sent = _never_sent(exc)
+    return error
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the server cannot have received the request (connect phase failed)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    text = repr(exc)
+    return isinstance(exc, requests.ConnectionError) and (
+        "NewConnectionError" in text or "Connection refused" in text
+    )
+
+
+def _short(error: BaseException | None) -> str:
+    if isinstance(error, ApiError):
+        return f"{error.category} ({error.status or error.message})"
+    return type(error).__name__

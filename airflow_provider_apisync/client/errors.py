@@ -1,0 +1,153 @@
+"""Error taxonomy: every failed request ends as exactly one of these categories.
+
+Operators map categories to Airflow behaviour: ``retryable`` ones may use task retries,
+the others become ``AirflowFailException`` so Airflow does not waste retries on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BODY_LIMIT = 500
+
+
+class ApiConfigError(ValueError):
+    """Bad configuration (connection extra, operator argument): names the field and the fix."""
+
+    def __init__(self, field: str, problem: str, fix: str = "") -> None:
+        self.field = field
+        message = f"{field}: {problem}"
+        if fix:
+            message += f" Fix: {fix}"
+        super().__init__(message)
+
+
+class ApiError(Exception):
+    """Base class for request failures; carries context without any secret."""
+
+    category = "error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        correlation_id: str | None = None,
+        body: str | bytes | None = None,
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.method = method
+        self.url = url
+        self.correlation_id = correlation_id
+        self.body = _truncate(body)
+        self.attempts = attempts
+        self.retry_after = retry_after
+        self.rate_limit: Any = None  # RateLimitStatus announced with the failure, if any
+        self.never_sent = False  # transport errors: the server cannot have seen the request
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        where = " ".join(p for p in (self.method, self.url) if p)
+        if where:
+            parts.append(f"request: {where}")
+        if self.status is not None:
+            parts.append(f"status: {self.status}")
+        if self.correlation_id:
+            parts.append(f"correlation_id: {self.correlation_id}")
+        if self.attempts > 1:
+            parts.append(f"attempts: {self.attempts}")
+        if self.body:
+            parts.append(f"body: {self.body}")
+        return " | ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary for dead letters and XCom."""
+        return {
+            "category": self.category,
+            "message": self.message,
+            "status": self.status,
+            "method": self.method,
+            "url": self.url,
+            "correlation_id": self.correlation_id,
+            "attempts": self.attempts,
+            "body": self.body,
+        }
+
+
+class ApiAuthError(ApiError):
+    """401/403: credentials missing, wrong, expired or lacking permission."""
+
+    category = "auth"
+
+
+class ApiRateLimitError(ApiError):
+    """429 after retries were exhausted."""
+
+    category = "rate_limit"
+    retryable = True
+
+
+class ApiClientError(ApiError):
+    """Other 4xx: the request itself is wrong; repeating it will not help."""
+
+    category = "client"
+
+
+class ApiServerError(ApiError):
+    """5xx after retries were exhausted."""
+
+    category = "server"
+    retryable = True
+
+
+class ApiTransportError(ApiError):
+    """Network failure: connection refused or dropped, timeout, TLS error."""
+
+    category = "transport"
+    retryable = True
+
+
+class ApiContractError(ApiError):
+    """The response broke the contract: bad JSON, missing path, schema violation."""
+
+    category = "contract"
+
+
+class PaginationLoopError(ApiContractError):
+    """The API handed back a cursor or next URL it had already given: it would loop forever."""
+
+    category = "pagination_loop"
+
+
+class ForeignHostError(ApiError):
+    """A request, next-page URL or redirect pointed at an origin that may not get credentials."""
+
+    category = "foreign_host"
+
+
+def _truncate(body: str | bytes | None) -> str | None:
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        body = body[: BODY_LIMIT * 4].decode("utf-8", errors="replace")
+    if len(body) > BODY_LIMIT:
+        return body[:BODY_LIMIT] + f"... [{len(body) - BODY_LIMIT} more chars]"
+    return body
+
+
+def error_for_status(status: int) -> type[ApiError]:
+    """The taxonomy class for an HTTP error status."""
+    if status in (401, 403):
+        return ApiAuthError
+    if status == 429:
+        return ApiRateLimitError
+    if 400 <= status < 500:
+        return ApiClientError
+    return ApiServerError

@@ -1,0 +1,5 @@
+"""Airflow hooks."""
+
+from airflow_provider_apisync.hooks.apisync import ApiSyncHook
+
+__all__ = ["ApiSyncHook"]

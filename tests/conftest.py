@@ -1,0 +1,36 @@
+"""Shared test set-up: a throwaway AIRFLOW_HOME and connection helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+_HOME = tempfile.mkdtemp(prefix="apisync-test-home-")
+os.environ.setdefault("AIRFLOW_HOME", _HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+
+def conn_json(host: str, *, login: str | None = None, password: str | None = None,
+              extra: dict[str, Any] | None = None) -> str:
+    """``Connection(...).as_json()`` equivalent for an ``apisync`` connection."""
+    from airflow.sdk import Connection
+
+    return Connection(conn_id="x", conn_type="apisync", host=host, login=login,
+                      password=password, extra=json.dumps(extra or {})).as_json()
+
+
+@pytest.fixture
+def set_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """``set_conn("crm", host, password=..., extra={...})`` -> sets AIRFLOW_CONN_CRM."""
+
+    def _set(conn_id: str, host: str, **fields: Any) -> str:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn_json(host, **fields))
+        return conn_id
+
+    return _set
