@@ -1,5 +1,13 @@
 """Test helpers shipped with the provider: ``FakeApi`` and a pytest fixture."""
 
-from airflow_provider_apisync.testing.fakeapi import FakeApi, FakeAuth, Request, Response
+from airflow_provider_apisync.testing.fakeapi import (
+    FakeApi,
+    FakeAuth,
+    Fault,
+    Faults,
+    RateLimit,
+    Request,
+    Response,
+)
 
-__all__ = ["FakeApi", "FakeAuth", "Request", "Response"]
+__all__ = ["FakeApi", "FakeAuth", "Fault", "Faults", "RateLimit", "Request", "Response"]

@@ -12,9 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from airflow_provider_apisync.testing.fakeapi import faults as _faults
 from airflow_provider_apisync.testing.fakeapi.auth import TOKEN_PATH, FakeAuth
 from airflow_provider_apisync.testing.fakeapi.collections import Collection, make_records
+from airflow_provider_apisync.testing.fakeapi.faults import Faults
 from airflow_provider_apisync.testing.fakeapi.http import Request, Response, start_server
+from airflow_provider_apisync.testing.fakeapi.ratelimit import RateLimit
 
 Handler = Callable[[Request], Response]
 Middleware = Callable[[Request], "Response | None"]
@@ -34,11 +37,14 @@ class FakeApi:
         seed: Mapping[str, int | Iterable[dict[str, Any]]] | None = None,
         prefix: str = "/v1",
         auth: FakeAuth | None = None,
+        rate_limit: RateLimit | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.auth = auth if auth is not None else FakeAuth()
+        self.rate_limit = rate_limit
+        self.faults = Faults()
         self.collections: dict[str, Collection] = {}
         self.requests: list[Request] = []
         self.middlewares: list[Middleware] = []
@@ -131,24 +137,46 @@ class FakeApi:
 
     # -- dispatch ---------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
+        """Faults, then the rate limit, middlewares, auth and the route; logs the outcome."""
         with self._log_lock:
             self.requests.append(request)
-        response = self._dispatch(request)
+        local = self._local(request.path)
+        fault = self.faults.pick(request, local)
+        early = _faults.before(fault) if fault else None
+        if early is not None:
+            response = early
+        else:
+            response = self._dispatch(request, local)
+            if fault:
+                response = _faults.after(fault, response)
+        if fault:
+            request.outcome = fault.kind
         for finish in self.finishers:
             finish(request, response)
         request.status = None if response.drop else response.status
         return response
 
-    def _dispatch(self, request: Request) -> Response:
+    def _dispatch(self, request: Request, local: str) -> Response:
+        if local == TOKEN_PATH and request.method == "POST":
+            return self.auth.token_endpoint(request)
+        limit = self.rate_limit
+        if limit is not None and limit.applies(local):
+            allowed, remaining, reset_in = limit.admit(request)
+            if not allowed:
+                return limit.rejection(reset_in)
+            response = self._dispatch_allowed(request, local)
+            if limit.headers != "none":
+                limit.decorate(response, remaining, reset_in)
+            return response
+        return self._dispatch_allowed(request, local)
+
+    def _dispatch_allowed(self, request: Request, local: str) -> Response:
         for middleware in self.middlewares:
             early = middleware(request)
             if early is not None:
                 return early
         if not request.path.startswith(self.prefix):
             return Response.error(404, f"no route for {request.path}")
-        local = self._local(request.path)
-        if local == TOKEN_PATH and request.method == "POST":
-            return self.auth.token_endpoint(request)
         denied = self.auth.check(request)
         if denied is not None:
             return denied
