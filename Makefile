@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: venv
-	$(BIN)/ruff check airflow_provider_apisync tests bench example_dags
-	$(BIN)/ruff format --check airflow_provider_apisync tests bench example_dags
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: venv
 	$(BIN)/mypy
@@ -33,10 +33,10 @@ unit: venv
 test: lint typecheck unit
 
 demo: venv
-	$(BIN)/python -m airflow_provider_apisync.demo
+	$(BIN)/python demo/run.py
 
 airflow: venv
-	$(BIN)/python -m airflow_provider_apisync.demo --standalone
+	$(BIN)/python demo/run.py --standalone
 
 bench: venv
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

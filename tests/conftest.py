@@ -16,13 +16,24 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 
-def conn_json(host: str, *, login: str | None = None, password: str | None = None,
-              extra: dict[str, Any] | None = None) -> str:
+def conn_json(
+    host: str,
+    *,
+    login: str | None = None,
+    password: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
     """``Connection(...).as_json()`` equivalent for an ``apisync`` connection."""
     from airflow.sdk import Connection
 
-    return Connection(conn_id="x", conn_type="apisync", host=host, login=login,
-                      password=password, extra=json.dumps(extra or {})).as_json()
+    return Connection(
+        conn_id="x",
+        conn_type="apisync",
+        host=host,
+        login=login,
+        password=password,
+        extra=json.dumps(extra or {}),
+    ).as_json()
 
 
 @pytest.fixture

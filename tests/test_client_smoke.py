@@ -17,8 +17,9 @@ CASES = [
 
 @pytest.mark.parametrize(("extra", "login", "password"), CASES)
 def test_static_auth_types_reach_collection(fake_api: FakeApi, extra, login, password):
-    client = ApiClient(config_from_connection(host=fake_api.url, login=login,
-                                              password=password, extra=extra))
+    client = ApiClient(
+        config_from_connection(host=fake_api.url, login=login, password=password, extra=extra)
+    )
     resp = client.request("GET", "/contacts", params={"limit": 7})
     assert resp.status_code == 200
     assert [r["id"] for r in resp.json()["data"]] == list(range(1, 8))

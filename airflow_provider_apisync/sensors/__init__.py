@@ -1,0 +1,1 @@
+"""Deferrable sensors: rate-limit windows and data freshness."""
