@@ -63,3 +63,13 @@ def storage_path(uri: str | os.PathLike[str], *, field: str) -> ObjectStoragePat
             f"'{text}' is not a usable storage URI ({exc}).",
             "use file://, s3://, gs:// ... with the matching Airflow provider installed.",
         ) from None
+
+
+SUMMARY_MARKER = "apisync-summary"
+
+
+def log_summary(log: Any, task_id: str, summary: Mapping[str, Any]) -> None:
+    """One machine-readable line per task (``apisync-summary {json}``) for logs and the demo."""
+    import json
+
+    log.info("%s %s", SUMMARY_MARKER, json.dumps({"task_id": task_id, **summary}, default=str))
