@@ -60,6 +60,12 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "plugins": [
+            {
+                "name": "apisync_webhooks",
+                "plugin-class": "airflow_provider_apisync.webhooks.plugin.ApiSyncWebhooksPlugin",
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_apisync.hooks.apisync.ApiSyncHook",

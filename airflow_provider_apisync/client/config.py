@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_apisync import __version__
 from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.client.signatures import WEBHOOK_EXTRA_KEYS
 
 AUTH_TYPES = (
     "none",
@@ -27,6 +28,7 @@ TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 DEFAULT_TIMEOUT = (10.0, 60.0)
 DEFAULT_USER_AGENT = f"apisync/{__version__} (+airflow-provider-apisync)"
 KNOWN_EXTRA = {
+    *WEBHOOK_EXTRA_KEYS,
     "auth_type",
     "api_key_header",
     "api_key_query_param",

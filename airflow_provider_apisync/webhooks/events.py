@@ -1,0 +1,144 @@
+"""Record a verified delivery as an asset event, from inside the API server process.
+
+The API server has the metadata DB, so this does what ``POST /api/v2/assets/events``
+does internally — ``AssetManager.register_asset_change`` in a DB session — without
+needing API credentials: the event is stored, DAGs scheduled on the asset are queued
+(the scheduler starts them on its next loop) and asset listeners are notified. The raw
+body goes to object storage; the event ``extra`` carries only its URI and identifiers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_apisync.webhooks.dedupe import find_delivery, lock_asset
+
+if TYPE_CHECKING:
+    from airflow.models.asset import AssetModel
+    from airflow.sdk import ObjectStoragePath
+    from sqlalchemy.orm import Session
+
+    from airflow_provider_apisync.webhooks.source import WebhookSource
+
+log = logging.getLogger(__name__)
+
+URI_SCHEME = "apisync"
+
+
+def webhook_asset_uri(source: str, event_type: str) -> str:
+    """``apisync://<source>/<event type>``: what DAGs schedule on (``Asset(uri)``)."""
+    return f"{URI_SCHEME}://{source}/{event_type}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one verified delivery."""
+
+    recorded: bool  # False: a duplicate of an already recorded delivery
+    asset_uri: str
+    event_id: int
+    payload_uri: str | None
+
+
+def payload_folder(source: WebhookSource) -> ObjectStoragePath:
+    """Where bodies of this source go: ``payload_folder`` or ``$AIRFLOW_HOME/apisync/webhooks``."""
+    from airflow_provider_apisync.operators._common import airflow_home, storage_path
+
+    base = source.payload_folder or f"file://{airflow_home()}/apisync/webhooks"
+    return storage_path(base, field="payload_folder") / source.name
+
+
+def store_payload(source: WebhookSource, delivery_id: str, body: bytes) -> str:
+    """Write the raw body to ``<folder>/<source>/<delivery id>.json``; return its URI."""
+    folder = payload_folder(source)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{delivery_id}.json"
+    with path.open("wb") as fh:
+        fh.write(body)
+    return str(path)
+
+
+def record_delivery(
+    source: WebhookSource,
+    *,
+    event_type: str,
+    delivery_id: str,
+    body: bytes,
+    received_at: datetime | None = None,
+) -> Outcome:
+    """Store the body and record one asset event, unless this delivery was recorded before.
+
+    Check, body write and event insert happen while the asset is locked, in one
+    transaction: a failure leaves no event (the sender retries), two workers receiving the
+    same delivery record it once.
+    """
+    from airflow.utils.session import create_session
+
+    uri = webhook_asset_uri(source.name, event_type)
+    received_at = received_at or datetime.now(timezone.utc)
+    with create_session() as session:
+        asset = _get_or_create_asset(session, uri)
+        lock_asset(session, asset.id)
+        seen = find_delivery(
+            session,
+            asset_id=asset.id,
+            delivery_id=delivery_id,
+            window_days=source.dedupe_window_days,
+        )
+        if seen is not None:
+            return Outcome(False, uri, seen, None)
+        payload_uri = store_payload(source, delivery_id, body)
+        extra = {
+            "source": source.name,
+            "event_type": event_type,
+            "delivery_id": delivery_id,
+            "payload_uri": payload_uri,
+            "size_bytes": len(body),
+            "received_at": received_at.isoformat(),
+            "producer": "apisync.webhooks",
+        }
+        event = _register(session, asset, extra)
+        session.flush()
+        return Outcome(True, uri, int(event.id), payload_uri)
+
+
+def _get_or_create_asset(session: Session, uri: str) -> AssetModel:
+    """The asset ``name == uri == apisync://...``; created (inactive) when no DAG declared it yet.
+
+    Creating it keeps the event (and its payload reference) even before a consumer DAG
+    exists; once a DAG declares ``Asset(uri)`` the DAG processor adopts the same row.
+    """
+    from airflow.models.asset import AssetModel
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    query = select(AssetModel).where(AssetModel.name == uri, AssetModel.uri == uri)
+    asset = session.scalar(query)
+    if asset is not None:
+        return asset
+    try:
+        with session.begin_nested():
+            asset = AssetModel(name=uri, uri=uri)
+            session.add(asset)
+        return asset
+    except IntegrityError:  # another worker created it a moment ago
+        existing = session.scalar(query)
+        if existing is None:
+            raise
+        return existing
+
+
+def _register(session: Session, asset: AssetModel, extra: dict[str, Any]) -> Any:
+    from airflow.assets.manager import asset_manager
+
+    kwargs: dict[str, Any] = {"asset": asset, "extra": extra, "session": session}
+    if "source_is_api" in inspect.signature(asset_manager.register_asset_change).parameters:
+        kwargs["source_is_api"] = True  # 3.2+: produced outside any DAG, like the REST API
+    event = asset_manager.register_asset_change(**kwargs)
+    if event is None:
+        raise RuntimeError(f"asset manager did not record an event for {asset.uri}")
+    return event
