@@ -1,0 +1,235 @@
+"""What the apisync sensors share: one check per poke, and waiting done by Airflow.
+
+A check is one probe request in the worker. When it says "not yet", the sensor waits in
+one of three ways, all with Airflow's own ``timeout`` / ``soft_fail`` / ``mode`` semantics:
+
+- ``deferrable=True``: defer on a ``DateTimeTrigger`` (no worker slot, no HTTP in the
+  triggerer, nothing secret in trigger kwargs) until the server's announced reset, or
+  ``poke_interval`` without a hint; then resume and check again.
+- ``mode="poke"`` / ``"reschedule"``: Airflow's loop, with the wait stretched to the
+  announced reset instead of probing a closed window every ``poke_interval``.
+
+The resume method takes no kwargs from ``defer()`` (``airflow dags test`` drops them): the
+sensor's start time comes from the task state store or ``ti.start_date``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_apisync.client.client import ApiClient
+from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
+from airflow_provider_apisync.hooks.apisync import ApiSyncHook
+from airflow_provider_apisync.operators._common import fail_fast
+from airflow_provider_apisync.sensors._probe import make_probe_client
+
+try:  # Airflow 3.x
+    from airflow.sdk.exceptions import (
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+    )
+except ImportError:  # pragma: no cover - older layouts
+    from airflow.exceptions import (  # type: ignore[no-redef]
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        AirflowTaskTimeout,
+    )
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+MIN_WAIT_S = 1.0  # never re-check sooner than this, whatever the server says
+DEFERRAL_GRACE_S = 60.0  # the trigger fires at the deadline; Airflow's deferral timeout later
+START_KEY = "apisync_sensor_started"
+
+
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable`` (False when unset)."""
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # pragma: no cover - Airflow 3.0
+        from airflow.configuration import conf  # type: ignore[no-redef]
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+@dataclass
+class CheckResult:
+    """One check: done or not, what to report, and when checking again is worthwhile."""
+
+    done: bool
+    xcom: dict[str, Any] = field(default_factory=dict)
+    wait: float | None = None  # seconds, from a server hint (reset, Retry-After); None = unknown
+
+
+class ApiSensorBase(BaseSensorOperator):
+    """Base for apisync sensors: subclasses implement :meth:`check`."""
+
+    def __init__(
+        self,
+        *,
+        apisync_conn_id: str = "apisync_default",
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.apisync_conn_id = apisync_conn_id
+        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
+        self._wait_hint: float | None = None
+
+    # -- to implement -----------------------------------------------------------------
+    def check(self, context: Context) -> CheckResult:
+        """One probe; raise ``ApiError``/``ApiConfigError`` for real failures."""
+        raise NotImplementedError
+
+    # -- plumbing ---------------------------------------------------------------------
+    @cached_property
+    def hook(self) -> ApiSyncHook:
+        return ApiSyncHook(self.apisync_conn_id)
+
+    @cached_property
+    def probe_client(self) -> ApiClient:
+        """The hook's client, set up for probing (no 429 retries, no proactive sleeps)."""
+        return make_probe_client(self.hook.client)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        result = self._check(context)
+        self._wait_hint = None if result.done else result.wait
+        return PokeReturnValue(is_done=result.done, xcom_value=result.xcom if result.done else None)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        started = time.time()
+        self._remember_start(context, started)
+        return self._check_or_defer(context, started)
+
+    def execute_complete(self, context: Context, event: Any = None, **_: Any) -> Any:
+        """Resume after a deferral: check again (kwargs from ``defer()`` are not needed)."""
+        return self._check_or_defer(context, self._recall_start(context))
+
+    def _check(self, context: Context) -> CheckResult:
+        try:
+            return self.check(context)
+        except (ApiConfigError, ApiError) as exc:
+            mapped = fail_fast(exc)
+            if mapped is exc:
+                raise
+            raise mapped from None
+
+    def _check_or_defer(self, context: Context, started: float) -> Any:
+        result = self._guarded_check(context)
+        if result.done:
+            self.log.info("Success criteria met. Exiting.")
+            return result.xcom
+        now = time.time()
+        elapsed = now - started
+        if elapsed > self.timeout:
+            message = (
+                f"Sensor has timed out; run duration of {elapsed:.1f} seconds exceeds "
+                f"the specified timeout of {self.timeout}."
+            )
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        hinted = result.wait is not None
+        wait = max(result.wait if result.wait is not None else self.poke_interval, MIN_WAIT_S)
+        deadline = started + self.timeout
+        moment = min(now + wait, deadline)
+        self.log.info(
+            "Deferring for %.1fs until %s (%s); sensor deadline %s",
+            moment - now,
+            _iso(moment),
+            "announced reset" if hinted else "poke_interval",
+            _iso(deadline),
+        )
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        self.defer(
+            trigger=DateTimeTrigger(moment=datetime.fromtimestamp(moment, tz=timezone.utc)),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=deadline - now + DEFERRAL_GRACE_S),
+        )
+
+    def _guarded_check(self, context: Context) -> CheckResult:
+        """``_check`` with ``soft_fail``/``never_fail``/``silent_fail`` as BaseSensorOperator."""
+        never_fail = getattr(self, "never_fail", False)
+        try:
+            return self._check(context)
+        except (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException) as exc:
+            if self.soft_fail:
+                raise AirflowSkipException("Skipping due to soft_fail is set to True.") from exc
+            if never_fail:
+                raise AirflowSkipException("Skipping due to never_fail is set to True.") from exc
+            raise
+        except AirflowSkipException:
+            raise
+        except Exception as exc:
+            if getattr(self, "silent_fail", False):
+                self.log.error("Sensor check failed, checking again later: %s", exc)
+                return CheckResult(done=False)
+            if never_fail:
+                raise AirflowSkipException("Skipping due to never_fail is set to True.") from exc
+            raise
+
+    def _get_next_poke_interval(
+        self,
+        started_at: datetime | float,
+        run_duration: Callable[[], float],
+        poke_count: int,
+    ) -> float:
+        """Poke/reschedule modes: wait for the announced reset rather than ``poke_interval``."""
+        hint = self._wait_hint
+        if hint is None:
+            return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
+        interval = min(max(hint, MIN_WAIT_S), max(self.timeout - run_duration(), MIN_WAIT_S))
+        if self.max_wait:
+            interval = min(interval, self.max_wait.total_seconds())
+        self.log.info("Next check in %.1fs (announced reset)", interval)
+        return interval
+
+    # -- start time across deferrals ---------------------------------------------------
+    def _remember_start(self, context: Context, started: float) -> None:
+        store = context.get("task_state_store")  # type: ignore[attr-defined]
+        if store is None:
+            return
+        try:
+            store.set(START_KEY, {"try": _try_number(context), "started_at": started})
+        except Exception as exc:  # the store is an optimisation; ti.start_date is the fallback
+            self.log.debug("task_state_store unavailable: %s", exc)
+
+    def _recall_start(self, context: Context) -> float:
+        store = context.get("task_state_store")  # type: ignore[attr-defined]
+        if store is not None:
+            try:
+                saved = store.get(START_KEY)
+            except Exception as exc:
+                self.log.debug("task_state_store unavailable: %s", exc)
+                saved = None
+            if isinstance(saved, dict) and saved.get("try") == _try_number(context):
+                started = saved.get("started_at")
+                if isinstance(started, int | float):
+                    return float(started)
+        start_date = getattr(context.get("ti"), "start_date", None)  # type: ignore[attr-defined]
+        if isinstance(start_date, datetime):
+            return start_date.timestamp()
+        return time.time()
+
+
+def _try_number(context: Context) -> int | None:
+    ti = context.get("ti")  # type: ignore[attr-defined]
+    number = getattr(ti, "try_number", None)
+    return number if isinstance(number, int) else None
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
