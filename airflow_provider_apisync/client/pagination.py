@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,7 @@ __all__ = [
     "Page",
     "PageNumberPaginator",
     "PageRequest",
+    "Pages",
     "Paginator",
     "SinglePagePaginator",
     "detect",
@@ -111,6 +112,42 @@ def _positive(name: str, value: int | None) -> int | None:
     return value
 
 
+class Pages(Iterator[Page]):
+    """The page iterator ``paginate`` returns, with what the walk learned on the way."""
+
+    def __init__(self, walk: _Walk, state: State | None) -> None:
+        self._walk = walk
+        self._pages = walk.pages(state)
+
+    def __iter__(self) -> Pages:
+        return self
+
+    def __next__(self) -> Page:
+        return next(self._pages)
+
+    def close(self) -> None:
+        """Stop early (cancels concurrent fetches still in flight)."""
+        self._pages.close()
+
+    @property
+    def fetched(self) -> int:
+        """Page requests answered so far (empty pages included)."""
+        return self._walk.fetched
+
+    @property
+    def truncated(self) -> bool:
+        """True when ``max_pages``/``max_records`` stopped the walk while more pages existed."""
+        return self._walk.truncated
+
+    @property
+    def paginator(self) -> Paginator:
+        """The paginator in use ("auto": the detected one once the first page is read)."""
+        chosen = self._walk.paginator
+        if isinstance(chosen, AutoPaginator) and chosen.inner is not None:
+            return chosen.inner
+        return chosen
+
+
 def paginate(
     client: ApiClient,
     endpoint: str,
@@ -123,7 +160,7 @@ def paginate(
     max_records: int | None = None,
     concurrency: int = 1,
     state: Mapping[str, Any] | None = None,
-) -> Iterator[Page]:
+) -> Pages:
     """Iterate the pages of ``endpoint``; arguments are validated before the first request."""
     walk = _Walk(
         client,
@@ -136,7 +173,7 @@ def paginate(
         max_records=_positive("max_records", max_records),
         concurrency=_positive("concurrency", concurrency) or 1,
     )
-    return walk.pages(dict(state) if state else None)
+    return Pages(walk, dict(state) if state else None)
 
 
 class _Walk:
@@ -166,6 +203,7 @@ class _Walk:
         self.concurrency = concurrency
         self.fetched = 0
         self.records = 0
+        self.truncated = False
 
     # -- fetching ---------------------------------------------------------------------
     def fetch(self, request: PageRequest, *, strict: bool) -> tuple[requests.Response, Any, list]:
@@ -191,7 +229,7 @@ class _Walk:
         return select_records(body, self.records_path, strict=strict)
 
     # -- iteration --------------------------------------------------------------------
-    def pages(self, state: State | None) -> Iterator[Page]:
+    def pages(self, state: State | None) -> Generator[Page, None, None]:
         paginator = self.paginator
         if state:
             request: PageRequest | None = paginator.resume(self.endpoint, self.params, state)
@@ -276,13 +314,14 @@ class _Walk:
         return Page(records, resp, self.fetched, next_state, request_state)
 
     def _guard_reached(self) -> bool:
+        """Called only while more pages exist: True (and ``truncated``) when a guard stops."""
         if self.max_records is not None and self.records >= self.max_records:
             log.warning("max_records=%d reached: stopping %s", self.max_records, self.endpoint)
-            return True
-        if self.max_pages is not None and self.fetched >= self.max_pages:
+            self.truncated = True
+        elif self.max_pages is not None and self.fetched >= self.max_pages:
             log.warning("max_pages=%d reached: stopping %s", self.max_pages, self.endpoint)
-            return True
-        return False
+            self.truncated = True
+        return self.truncated
 
     def _log_choice(self) -> None:
         paginator = self.paginator
