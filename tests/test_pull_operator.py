@@ -172,8 +172,11 @@ def test_incremental_param_conflict_is_a_clear_failure(api, tmp_path):
 
 def test_dag_params_do_not_leak_into_query(api, tmp_path):
     with DAG("with_params", schedule=None, params={"env": "prod"}):
-        op = make_op(tmp_path, paginator=CursorPaginator("response_metadata.next_cursor"),
-                     endpoint="/paged/cursor/contacts")
+        op = make_op(
+            tmp_path,
+            paginator=CursorPaginator("response_metadata.next_cursor"),
+            endpoint="/paged/cursor/contacts",
+        )
     assert op.query_params == {"limit": 10}
     assert op.params["env"] == "prod"  # Airflow params still reach templates
     op.execute(make_context())
