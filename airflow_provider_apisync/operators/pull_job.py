@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -240,7 +240,8 @@ class PullJob:
         }
 
     def _snapshot(self) -> dict[str, Any]:
-        progress = {**asdict(self.progress), **self._counters()}
+        progress = {**vars(self.progress), **self._counters()}
+        progress["quarantine_files"] = list(self.progress.quarantine_files)
         return {"progress": progress, "output": self.sink.snapshot()}
 
     def _save(self) -> None:
