@@ -20,7 +20,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.jsonl import encode_lines
-from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate
+from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate, safe_state
 from airflow_provider_apisync.client.records import record_key
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
@@ -286,7 +286,7 @@ class PullJob:
             status,
             self.progress.pages,
             self.progress.records,
-            self.progress.state,
+            safe_state(self.progress.state),
         )
         if self.tracker is not None and self.progress.high_water_mark is not None:
             self.tracker.offer(self.progress.high_water_mark)
