@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+API_KEY = "test-api-key-0001"
+FAST = {"auth_type": "api_key", "max_retries": 8, "max_retry_wait": 0.02}
+"""Connection extra for fault tests: many quick retries (waits capped at 20 ms)."""
 
 
 @dataclass
@@ -14,7 +20,7 @@ class TaskInstanceStub:
 
     dag_id: str = "push_dag"
     task_id: str = "push"
-    run_id: str = "manual__2026-01-01"
+    run_id: str = field(default_factory=lambda: f"manual__{uuid.uuid4().hex[:12]}")
     try_number: int = 1
     map_index: int = -1
     xcoms: dict[str, Any] = field(default_factory=dict)
@@ -49,3 +55,27 @@ def people(count: int, start: int = 1) -> list[dict[str, Any]]:
         {"ext_id": f"P{i:05d}", "name": f"Person {i}", "email": f"p{i}@example.test", "score": i}
         for i in range(start, start + count)
     ]
+
+
+def business_keys(api: Any, collection: str, field_name: str = "ext_id") -> list[Any]:
+    """The business keys a FakeApi collection holds (duplicates kept)."""
+    return [r.get(field_name) for r in api.collections[collection].all()]
+
+
+def sent_keys(api: Any, method: str, path_prefix: str, field_name: str = "ext_id") -> list[Any]:
+    """Business keys in the bodies of logged requests (one per request; batches expanded)."""
+    out: list[Any] = []
+    for request in api.log(method):
+        if not request.path.startswith(api.prefix + path_prefix):
+            continue
+        body = request.json()
+        items = body.get("records", []) if isinstance(body, dict) and "records" in body else [body]
+        out.extend(item.get(field_name) for item in items if isinstance(item, dict))
+    return out
+
+
+def even_scores_only(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A transform (imported by dotted path in tests): drops odd scores, tags the rest."""
+    if record["score"] % 2:
+        return None
+    return {**record, "tier": "even"}
