@@ -140,7 +140,7 @@ def main() -> int:
     hook = rate["HttpHook.run loop (baseline)"]
     print()
     for name, value in rate.items():
-        print(f"{name:<34} x{value / base:5.2f} vs concurrency=1   x{value / hook:5.2f} vs HttpHook")
+        print(f"{name:<34} x{value / base:5.2f} vs concurrency=1  x{value / hook:5.2f} vs HttpHook")
     speedup = rate["ApiPushOperator concurrency=16"] / base
     verdict = "met" if speedup >= TARGET else "MISSED"
     print(f"\ntarget concurrency=16 >= {TARGET:g}x concurrency=1: {speedup:.1f}x ({verdict})")
