@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 API_KEY = "test-api-key-0001"
 FAST = {"auth_type": "api_key", "max_retries": 8, "max_retry_wait": 0.02}
 """Connection extra for fault tests: many quick retries (waits capped at 20 ms)."""

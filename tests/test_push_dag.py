@@ -9,10 +9,10 @@ import textwrap
 
 import pytest
 from push_helpers import API_KEY, business_keys, people, sent_keys, write_jsonl
-from tests.conftest import conn_json
 
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
+from tests.conftest import conn_json
 
 N, K = 120, 45
 
