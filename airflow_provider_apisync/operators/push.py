@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -84,16 +84,16 @@ class ApiPushOperator(BaseOperator):
             )
         self.record_key = record_key
         self.apisync_conn_id = apisync_conn_id
-        self.method = _choice("method", str(method).upper(), METHODS)
-        self.transform = _check_transform(transform)
+        self.method = choice("method", str(method).upper(), METHODS)
+        self.transform = check_transform(transform)
         self.headers = dict(headers or {})
         self.idempotency_header = idempotency_header or None
         self.idempotency_scope = idempotency_scope
-        self.batch_size = _positive_int("batch_size", batch_size)
+        self.batch_size = positive_int("batch_size", batch_size)
         self.batch_body_key = batch_body_key or None
         self.batch_results_path = batch_results_path or None
-        self.concurrency = _positive_int("concurrency", concurrency)
-        self.on_error = _choice("on_error", on_error, ON_ERROR)
+        self.concurrency = positive_int("concurrency", concurrency)
+        self.on_error = choice("on_error", on_error, ON_ERROR)
         if not isinstance(max_error_ratio, int | float) or not 0 <= max_error_ratio <= 1:
             raise ApiConfigError(
                 "max_error_ratio",
@@ -104,7 +104,7 @@ class ApiPushOperator(BaseOperator):
         self.records_field = records_field
         self.ledger_uri = ledger_uri
         self.dead_letter_uri = dead_letter_uri
-        self.ledger_flush_every = _positive_int("ledger_flush_every", ledger_flush_every)
+        self.ledger_flush_every = positive_int("ledger_flush_every", ledger_flush_every)
         if self.batch_size > 1 and placeholders(endpoint):
             raise ApiConfigError(
                 "endpoint",
@@ -114,63 +114,26 @@ class ApiPushOperator(BaseOperator):
             )
 
     def execute(self, context: Mapping[str, Any]) -> dict[str, Any]:
-        started = time.monotonic()
         try:
             spec = self._spec()
             source = records_source(self.records, records_field=self.records_field)
-            try_number = int(getattr(context["ti"], "try_number", 1) or 1)
-            dead = DeadLetters(
-                task_run_folder(
-                    context, "dead_letter", self.dead_letter_uri, field="dead_letter_uri"
-                ),
-                try_number,
-            )
-            ledger = Ledger(
-                task_run_folder(context, "ledger", self.ledger_uri, field="ledger_uri"),
-                try_number,
-                flush_every=self.ledger_flush_every,
-                before_flush=dead.flush,
-            ).load()
             hook = ApiSyncHook(self.apisync_conn_id, pool_size=max(32, self.concurrency))
-            runner = PushRunner(hook.client, spec, ledger, dead, try_number=try_number)
-            self.log.info(
-                "pushing %s to %s %s (key %s, batch_size %d, concurrency %d, ledger %s, "
-                "%d write(s) settled by earlier tries)",
-                source.describe(),
-                spec.method,
-                spec.endpoint,
-                list(spec.key_fields),
-                spec.batch_size,
-                spec.concurrency,
-                ledger.folder,
-                len(ledger.prior),
-            )
         except ApiConfigError as exc:
             raise fail_fast(exc) from None
-        try:
-            counts = runner.run(source)
-        finally:
-            dead_letter, files = dead.finish()
-        summary = {
-            "pushed": counts.pushed,
-            "skipped": counts.skipped,
-            "failed": counts.failed,
-            "rejected": counts.rejected,
-            "invalid": counts.invalid,
-            "unknown": counts.unknown,
-            "filtered": counts.filtered,
-            "records": counts.records,
-            "dead_letter": dead_letter,
-            "dead_letter_files": files,
-            "ledger": str(ledger.folder),
-            **hook.summary(),
-            "duration_s": round(time.monotonic() - started, 3),
-        }
-        log_summary(self.log, self.task_id, summary)
-        self._verdict(counts, summary)
-        return summary
+        return run_push(
+            self.log,
+            self.task_id,
+            context,
+            hook,
+            spec,
+            source,
+            description=source.describe(),
+            ledger_uri=self.ledger_uri,
+            dead_letter_uri=self.dead_letter_uri,
+            ledger_flush_every=self.ledger_flush_every,
+            max_error_ratio=self.max_error_ratio,
+        )
 
-    # -- helpers ----------------------------------------------------------------------
     def _spec(self) -> PushSpec:
         if not isinstance(self.endpoint, str) or not self.endpoint.strip():
             raise ApiConfigError("endpoint", "is empty.", 'give a path such as "/contacts/{id}".')
@@ -185,51 +148,129 @@ class ApiPushOperator(BaseOperator):
             idempotency_scope=str(self.idempotency_scope) if self.idempotency_scope else None,
             concurrency=self.concurrency,
             on_error=self.on_error,
-            transform=_resolve_transform(self.transform),
+            transform=resolve_transform(self.transform),
             headers=self.headers,
         )
 
-    def _verdict(self, counts: PushCounts, summary: Mapping[str, Any]) -> None:
-        """Raise when the push must not count as a success."""
-        error = counts.stop_error
-        where = f"dead letters: {summary['dead_letter']}" if summary["dead_letter"] else ""
-        if counts.stop_reason == "abort" and error is not None:
-            self.log.error(
-                "push stopped by a retryable failure after %d pushed this try; "
-                "a task retry resumes from the ledger (%s)",
-                counts.pushed,
-                summary["ledger"],
-            )
-            raise error
-        if counts.stop_reason == "fatal" and error is not None:
-            raise fail_fast(error)
-        if counts.stop_reason is not None:
-            raise AirflowFailException(
-                f"on_error='fail': stopped at the first failed record "
-                f"({counts.failed} failed, {counts.pushed} pushed); {where}"
-            )
-        attempted = counts.attempted
-        if attempted and counts.failed / attempted > self.max_error_ratio:
-            raise AirflowFailException(
-                f"{counts.failed} of {attempted} records failed "
-                f"({counts.failed / attempted:.1%}) > max_error_ratio "
-                f"{self.max_error_ratio:.1%}; {where}"
-            )
+
+def run_push(
+    log: Any,
+    task_id: str,
+    context: Mapping[str, Any],
+    hook: ApiSyncHook,
+    spec: PushSpec,
+    records: Iterable[Any],
+    *,
+    description: str,
+    ledger_uri: str | None = None,
+    dead_letter_uri: str | None = None,
+    ledger_flush_every: int = 500,
+    max_error_ratio: float = 0.0,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """One push try with the task run's ledger and dead letters; returns the summary.
+
+    Raises per the verdict: a retryable error (the task retry resumes from the ledger),
+    or ``AirflowFailException`` for fatal errors, ``on_error="fail"`` and a rejected
+    share above ``max_error_ratio``. ``prefix`` names the folders (``repush_ledger``).
+    """
+    started = time.monotonic()
+    try:
+        try_number = int(getattr(context["ti"], "try_number", 1) or 1)
+        dead = DeadLetters(
+            task_run_folder(
+                context, f"{prefix}dead_letter", dead_letter_uri, field="dead_letter_uri"
+            ),
+            try_number,
+        )
+        ledger = Ledger(
+            task_run_folder(context, f"{prefix}ledger", ledger_uri, field="ledger_uri"),
+            try_number,
+            flush_every=ledger_flush_every,
+            before_flush=dead.flush,
+        ).load()
+        runner = PushRunner(hook.client, spec, ledger, dead, try_number=try_number)
+    except ApiConfigError as exc:
+        raise fail_fast(exc) from None
+    log.info(
+        "pushing %s to %s %s (key %s, batch_size %d, concurrency %d, ledger %s, "
+        "%d write(s) settled by earlier tries)",
+        description,
+        spec.method,
+        spec.endpoint,
+        list(spec.key_fields),
+        spec.batch_size,
+        spec.concurrency,
+        ledger.folder,
+        len(ledger.prior),
+    )
+    try:
+        counts = runner.run(records)
+    finally:
+        dead_letter, files = dead.finish()
+    summary = {
+        "pushed": counts.pushed,
+        "skipped": counts.skipped,
+        "failed": counts.failed,
+        "rejected": counts.rejected,
+        "invalid": counts.invalid,
+        "unknown": counts.unknown,
+        "filtered": counts.filtered,
+        "records": counts.records,
+        "dead_letter": dead_letter,
+        "dead_letter_files": files,
+        "ledger": str(ledger.folder),
+        **hook.summary(),
+        "duration_s": round(time.monotonic() - started, 3),
+    }
+    log_summary(log, task_id, summary)
+    push_verdict(log, counts, summary, max_error_ratio)
+    return summary
 
 
-def _choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
+def push_verdict(
+    log: Any, counts: PushCounts, summary: Mapping[str, Any], max_error_ratio: float
+) -> None:
+    """Raise when the push must not count as a success."""
+    error = counts.stop_error
+    where = f"dead letters: {summary['dead_letter']}" if summary["dead_letter"] else ""
+    if counts.stop_reason == "abort" and error is not None:
+        log.error(
+            "push stopped by a retryable failure after %d pushed this try; "
+            "a task retry resumes from the ledger (%s)",
+            counts.pushed,
+            summary["ledger"],
+        )
+        raise error
+    if counts.stop_reason == "fatal" and error is not None:
+        raise fail_fast(error)
+    if counts.stop_reason is not None:
+        raise AirflowFailException(
+            f"on_error='fail': stopped at the first failed record "
+            f"({counts.failed} failed, {counts.pushed} pushed); {where}"
+        )
+    attempted = counts.attempted
+    if attempted and counts.failed / attempted > max_error_ratio:
+        raise AirflowFailException(
+            f"{counts.failed} of {attempted} records failed "
+            f"({counts.failed / attempted:.1%}) > max_error_ratio "
+            f"{max_error_ratio:.1%}; {where}"
+        )
+
+
+def choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ApiConfigError(field, f"{value!r} is not one of {list(allowed)}.")
     return value
 
 
-def _positive_int(field: str, value: Any) -> int:
+def positive_int(field: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ApiConfigError(field, f"{value!r} is not a positive integer.", "use 1 or more.")
     return value
 
 
-def _check_transform(value: Any) -> Any:
+def check_transform(value: Any) -> Any:
     if value is None or callable(value):
         return value
     if isinstance(value, str) and value.strip():
@@ -241,7 +282,7 @@ def _check_transform(value: Any) -> Any:
     )
 
 
-def _resolve_transform(value: Any) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+def resolve_transform(value: Any) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
     """A callable, or one imported from ``pkg.mod.func`` / ``pkg.mod:func``."""
     if value is None or callable(value):
         return value
