@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from push_helpers import API_KEY, people, task_context
@@ -80,7 +81,7 @@ def test_finds_seeded_drift_exactly(api, tmp_path):
     assert {k: d["fields"] for k, d in diffs.items()} == {k: list(v) for k, v in DIFFERENT.items()}
     assert diffs["P00042"]["target"]["email"] == "changed@example.test"
     assert diffs["P00042"]["record"]["email"] == "p42@example.test"  # what a repush sends
-    counts = json.loads(open(summary["counts"].removeprefix("file://")).read())
+    counts = json.loads(Path(summary["counts"].removeprefix("file://")).read_text())
     assert counts["missing"] == len(MISSING) and counts["report"] == summary["report"]
 
 
