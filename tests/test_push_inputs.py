@@ -178,3 +178,33 @@ def test_memory_is_bounded_by_concurrency_times_batch_size(tmp_path):
         assert counts.pushed == 1000 and len(business_keys(api, "people")) == 1000
     assert len(gaps) == 200
     assert max(gaps) <= (concurrency + 1) * batch
+
+
+def test_concurrent_workers_share_the_connection_rate_budget(set_conn):
+    """16 threads, a budget of 40 requests/s: 80 writes cannot take less than ~1 s."""
+    import time
+
+    with FakeApi() as api:
+        extra = {"auth_type": "api_key", "rate_limit": {"requests": 40, "per_seconds": 1}}
+        set_conn("crm", api.url, password=API_KEY, extra=extra)
+        started = time.monotonic()
+        summary = ApiPushOperator(
+            task_id="push",
+            apisync_conn_id="crm",
+            endpoint="/people/{ext_id}",
+            method="PUT",
+            records=people(80),
+            record_key="ext_id",
+            concurrency=16,
+        ).execute(task_context())
+        elapsed = time.monotonic() - started
+        stamps = sorted(r.at for r in api.log("PUT"))
+    assert summary["pushed"] == 80 and summary["throttled"] > 0
+    assert elapsed >= 0.9
+    # token bucket: in any window of w seconds at most 40 + 40 * w requests (+ clock slack)
+    worst = max(
+        (j - i + 1) - 40 * (stamps[j] - stamps[i])
+        for i in range(len(stamps))
+        for j in range(i, len(stamps))
+    )
+    assert worst <= 43
