@@ -203,3 +203,22 @@ def test_validation_and_batch_partial_failure(fake_api: FakeApi):
     assert [r["status"] for r in results] == [201, 422, 201]
     assert results[1]["errors"] == {"email": "is required"}
     assert sorted(r["email"] for r in fake_api.collections["people"].all()) == ["a@x", "c@x"]
+
+
+def test_write_builder_batches_are_deterministic_and_hold_valid_records_only():
+    from airflow_provider_apisync.client.writes import Invalid, PushSpec, Write, WriteBuilder
+
+    spec = PushSpec("/people/batch", "POST", ("ext_id",), batch_size=3, batch_body_key="records")
+    records = [{"ext_id": f"P{i}"} for i in range(5)]
+    records.insert(2, {"name": "no key"})
+
+    def build():
+        return list(WriteBuilder(spec, lambda e: "https://api.example" + e).writes(records))
+
+    first = build()
+    assert [type(w).__name__ for w in first] == ["Invalid", "Write", "Write"]
+    assert isinstance(first[0], Invalid) and "ext_id" in first[0].problem
+    batches = [w for w in first if isinstance(w, Write)]
+    assert [w.keys for w in batches] == [[["P0"], ["P1"], ["P2"]], [["P3"], ["P4"]]]
+    assert batches[0].body.startswith(b'{"records":[')
+    assert [w.key for w in build() if isinstance(w, Write)] == [w.key for w in batches]

@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_apisync.client.batching import placeholders
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.idempotency import key_fields
+from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
     AirflowFailException,
@@ -19,7 +20,7 @@ from airflow_provider_apisync.operators._common import (
     log_summary,
 )
 from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger, task_run_folder
-from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner, PushSpec
+from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner
 from airflow_provider_apisync.operators.records_source import records_source
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")

@@ -21,73 +21,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_apisync.client import ApiClient, ApiError, ApiTransportError
-from airflow_provider_apisync.client.batching import (
-    ItemResult,
-    batch_body,
-    batched,
-    item_results,
-    render_endpoint,
-)
+from airflow_provider_apisync.client.batching import ItemResult, item_results
 from airflow_provider_apisync.client.errors import ApiContractError, ForeignHostError
-from airflow_provider_apisync.client.idempotency import (
-    canonical_json,
-    derive_key,
-    payload_hash,
-    record_key_of,
-)
+from airflow_provider_apisync.client.idempotency import canonical_json
 from airflow_provider_apisync.client.records import decode_json
 from airflow_provider_apisync.client.retry import IDEMPOTENT_METHODS, RETRY_STATUSES
+from airflow_provider_apisync.client.writes import Invalid, PushSpec, Write, WriteBuilder
 from airflow_provider_apisync.operators.ledger import OK, REJECTED, UNKNOWN, DeadLetters, Ledger
 
 log = logging.getLogger(__name__)
 
 ERROR_LIMIT = 2000  # characters of an item error kept in a dead letter
-Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
-
-
-@dataclass(frozen=True)
-class PushSpec:
-    """What to send and how (already validated by the operator)."""
-
-    endpoint: str
-    method: str
-    key_fields: tuple[str, ...]
-    batch_size: int = 1
-    batch_body_key: str | None = None
-    batch_results_path: str | None = "results"
-    idempotency_header: str | None = "Idempotency-Key"
-    idempotency_scope: str | None = None
-    concurrency: int = 4
-    on_error: str = "dead_letter"
-    transform: Transform | None = None
-    headers: Mapping[str, str] | None = None
-
-
-@dataclass
-class Write:
-    """One request: a record (or a batch), its target, body and idempotency key."""
-
-    records: list[dict[str, Any]]
-    keys: list[list[Any]]
-    endpoint: str
-    body: bytes
-    key: str
-
-
-@dataclass
-class Invalid:
-    """A record that cannot be sent (transform failed, no key, not an object)."""
-
-    record: Any
-    problem: str
-    key: str
-    record_key: list[Any] | None = None
 
 
 @dataclass
@@ -156,6 +106,7 @@ class PushRunner:
         self.dead_letters = dead_letters
         self.try_number = try_number
         self.counts = PushCounts()
+        self.builder = WriteBuilder(spec, client.url_for)
         self._headers = {"Content-Type": "application/json", **(spec.headers or {})}
         self._replay_safe = spec.method in IDEMPOTENT_METHODS or bool(spec.idempotency_header)
 
@@ -166,6 +117,8 @@ class PushRunner:
         try:
             self._run(records)
         finally:
+            self.counts.records = self.builder.records
+            self.counts.filtered = self.builder.filtered
             self.ledger.flush()
             log.info(
                 "push settled %d write(s) in %.1fs: %s",
@@ -179,7 +132,7 @@ class PushRunner:
         limit = self.spec.concurrency
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="apisync-push") as pool:
             pending: set[Future[Sent]] = set()
-            for unit in self._units(records):
+            for unit in self.builder.writes(records):
                 if self.counts.stop_reason:
                     break
                 if isinstance(unit, Invalid):
@@ -196,81 +149,6 @@ class PushRunner:
                         self._settle(future.result())
             for future in pending:
                 self._settle(future.result())
-
-    # -- preparing --------------------------------------------------------------------
-    def _units(self, records: Iterable[Any]) -> Iterator[Write | Invalid]:
-        prepared = self._prepared(records)
-        if self.spec.batch_size <= 1:
-            yield from prepared
-            return
-        ready = (item for item in prepared if not self._pass_invalid(item))
-        for batch in batched(ready, self.spec.batch_size):
-            yield self._batch(batch)  # type: ignore[arg-type]
-
-    def _pass_invalid(self, item: Write | Invalid) -> bool:
-        """In batch mode invalid records are settled at once, outside any batch."""
-        if isinstance(item, Invalid):
-            self._settle_invalid(item)
-            return True
-        return False
-
-    def _prepared(self, records: Iterable[Any]) -> Iterator[Write | Invalid]:
-        spec = self.spec
-        for raw in records:
-            self.counts.records += 1
-            record = raw
-            if spec.transform is not None and isinstance(raw, dict):
-                try:
-                    record = spec.transform(raw)
-                except Exception as exc:  # a user callable: its failure is the record's
-                    yield self._invalid(raw, f"transform raised {type(exc).__name__}: {exc}")
-                    continue
-                if record is None:
-                    self.counts.filtered += 1
-                    continue
-            if not isinstance(record, dict):
-                yield self._invalid(raw, f"a record must be a JSON object, got {_kind(record)}")
-                continue
-            try:
-                keys = record_key_of(record, spec.key_fields)
-            except KeyError as exc:
-                yield self._invalid(raw, f"record has no value for key field {exc.args[0]!r}")
-                continue
-            try:
-                endpoint = render_endpoint(spec.endpoint, record)
-            except KeyError as exc:
-                yield self._invalid(
-                    raw, f"endpoint placeholder {{{exc.args[0]}}} has no value", keys
-                )
-                continue
-            body = canonical_json(record)
-            url = self.client.url_for(endpoint)
-            key = derive_key(
-                url, spec.method, keys, payload_hash(record), scope=spec.idempotency_scope
-            )
-            yield Write([record], [keys], endpoint, body, key)
-
-    def _batch(self, writes: list[Write]) -> Write:
-        spec = self.spec
-        records = [w.records[0] for w in writes]
-        keys = [w.keys[0] for w in writes]
-        body_value = batch_body(records, spec.batch_body_key)
-        url = self.client.url_for(spec.endpoint)
-        key = derive_key(
-            url, spec.method, keys, payload_hash(body_value), scope=spec.idempotency_scope
-        )
-        return Write(records, keys, spec.endpoint, canonical_json(body_value), key)
-
-    def _invalid(self, raw: Any, problem: str, record_key: list[Any] | None = None) -> Invalid:
-        url = self.client.url_for(self.spec.endpoint)
-        try:
-            digest = payload_hash(raw)
-        except (TypeError, ValueError):
-            digest = payload_hash(repr(raw))
-        key = derive_key(
-            url, self.spec.method, "invalid", digest, scope=self.spec.idempotency_scope
-        )
-        return Invalid(raw, problem, key, record_key)
 
     # -- sending (worker threads) -----------------------------------------------------
     def _send(self, write: Write) -> Sent:
@@ -446,7 +324,3 @@ def _short_error(error: Any) -> Any:
     if len(text) <= ERROR_LIMIT:
         return error
     return text[:ERROR_LIMIT] + f"... [{len(text) - ERROR_LIMIT} more chars]"
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__

@@ -14,6 +14,7 @@ from airflow_provider_apisync.client.drift import DIFFERENT, MISSING, DriftFinde
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.idempotency import key_fields
 from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
+from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
     AirflowFailException,
@@ -24,7 +25,6 @@ from airflow_provider_apisync.operators.ledger import task_run_folder
 from airflow_provider_apisync.operators.push import (
     METHODS,
     ON_ERROR,
-    PushSpec,
     check_transform,
     choice,
     positive_int,
