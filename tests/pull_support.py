@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
+from airflow.sdk.execution_time.context import OutletEventAccessors
+
 from airflow_provider_apisync.client import ApiClient, config_from_connection
 from airflow_provider_apisync.testing import FakeApi
 
@@ -75,10 +77,28 @@ def make_context(
         "data_interval_end": end,
         "ds": start.strftime("%Y-%m-%d"),
         "ts": start.isoformat(),
-        "outlet_events": {},
+        "outlet_events": OutletEventAccessors(),
     }
     if task_state_store is not None:
         context["task_state_store"] = task_state_store
     if asset_state_store is not None:
         context["asset_state_store"] = asset_state_store
     return context
+
+
+def read_output(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every record of a pull, read back from its part files in manifest order."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_apisync.client.jsonl import iter_jsonl
+
+    records: list[dict[str, Any]] = []
+    for uri in manifest["files"]:
+        with ObjectStoragePath(uri).open("rb") as fileobj:
+            records.extend(iter_jsonl(fileobj))
+    return records
+
+
+def offsets_fetched(api: FakeApi, path: str = "/contacts") -> list[int]:
+    """``offset`` of every GET that got a 200, in order."""
+    return [int(r.query.get("offset", 0)) for r in api.log("GET", path) if r.status == 200]

@@ -18,12 +18,8 @@ _decoder = msgspec.json.Decoder()
 
 
 def encode_lines(records: Iterable[Any]) -> bytes:
-    """Records as JSONL bytes (one compact JSON document per line)."""
-    buf = bytearray()
-    for record in records:
-        _encoder.encode_into(record, buf, len(buf))
-        buf += b"\n"
-    return bytes(buf)
+    """Records as JSONL bytes (one compact JSON document per line), in one C call."""
+    return _encoder.encode_lines(records if isinstance(records, list) else list(records))
 
 
 def iter_jsonl(fileobj: IO[bytes], *, source: str = "input") -> Iterator[Any]:
@@ -42,6 +38,8 @@ class JsonlPartWriter:
 
     ``open_part(index)`` returns a fresh binary file object and its name; parts are closed
     as soon as they are full so a crash loses at most the part being written.
+    ``parts`` lists parts already complete (a resumed run); ``flush()`` pushes the open
+    part to storage so a checkpoint can trust ``parts[-1]["bytes"]``.
     """
 
     def __init__(
@@ -50,21 +48,46 @@ class JsonlPartWriter:
         *,
         max_bytes: int = 128 * 1024 * 1024,
         first_index: int = 0,
+        parts: list[dict[str, Any]] | None = None,
     ) -> None:
         self._open_part = open_part
         self.max_bytes = max_bytes
         self._index = first_index
         self._file: IO[bytes] | None = None
         self._size = 0
-        self.parts: list[dict[str, Any]] = []
-        self.records = 0
+        self.parts: list[dict[str, Any]] = [dict(p) for p in parts or []]
+        self.records = sum(int(p["records"]) for p in self.parts)
+
+    @property
+    def next_index(self) -> int:
+        """The index the next new part will get."""
+        return self._index
+
+    def will_roll(self) -> bool:
+        """True when the next ``write`` starts a new part."""
+        return self._file is None or self._size >= self.max_bytes
+
+    def continue_part(self, fileobj: IO[bytes], name: str, *, size: int, records: int) -> None:
+        """Keep appending to an open part that already holds ``size`` bytes (resume)."""
+        self.close()
+        self._file = fileobj
+        self._size = size
+        self.parts.append({"name": name, "records": records, "bytes": size})
+        self.records += records
+
+    def flush(self) -> None:
+        """Push buffered bytes of the open part to storage."""
+        if self._file is not None:
+            self._file.flush()
 
     def write(self, records: Iterable[Any]) -> int:
         """Append records; returns how many were written."""
-        data = encode_lines(records)
-        if not data:
+        if not isinstance(records, list):
+            records = list(records)
+        if not records:
             return 0
-        count = data.count(b"\n")
+        data = encode_lines(records)
+        count = len(records)
         if self._file is None or self._size >= self.max_bytes:
             self._roll()
         assert self._file is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,7 @@ __all__ = [
     "Page",
     "PageNumberPaginator",
     "PageRequest",
+    "Pages",
     "Paginator",
     "SinglePagePaginator",
     "detect",
@@ -57,6 +58,7 @@ __all__ = [
     "paginator_from_spec",
     "parse_link_header",
     "resolve_paginator",
+    "safe_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,21 @@ class Page:
     def url(self) -> str:
         """The page's URL with secrets redacted."""
         return redact_url(self.response.url)
+
+
+def safe_state(state: Mapping[str, Any] | None) -> Any:
+    """``state`` for log lines: URLs with secret-looking query values redacted."""
+    if not state:
+        return state
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if isinstance(value, Mapping):
+            out[key] = safe_state(value)
+        elif isinstance(value, str) and "://" in value:
+            out[key] = redact_url(value)
+        else:
+            out[key] = value
+    return out
 
 
 def resolve_paginator(paginator: PaginatorArg) -> Paginator:
@@ -111,6 +128,42 @@ def _positive(name: str, value: int | None) -> int | None:
     return value
 
 
+class Pages(Iterator[Page]):
+    """The page iterator ``paginate`` returns, with what the walk learned on the way."""
+
+    def __init__(self, walk: _Walk, state: State | None) -> None:
+        self._walk = walk
+        self._pages = walk.pages(state)
+
+    def __iter__(self) -> Pages:
+        return self
+
+    def __next__(self) -> Page:
+        return next(self._pages)
+
+    def close(self) -> None:
+        """Stop early (cancels concurrent fetches still in flight)."""
+        self._pages.close()
+
+    @property
+    def fetched(self) -> int:
+        """Page requests answered so far (empty pages included)."""
+        return self._walk.fetched
+
+    @property
+    def truncated(self) -> bool:
+        """True when ``max_pages``/``max_records`` stopped the walk while more pages existed."""
+        return self._walk.truncated
+
+    @property
+    def paginator(self) -> Paginator:
+        """The paginator in use ("auto": the detected one once the first page is read)."""
+        chosen = self._walk.paginator
+        if isinstance(chosen, AutoPaginator) and chosen.inner is not None:
+            return chosen.inner
+        return chosen
+
+
 def paginate(
     client: ApiClient,
     endpoint: str,
@@ -123,7 +176,7 @@ def paginate(
     max_records: int | None = None,
     concurrency: int = 1,
     state: Mapping[str, Any] | None = None,
-) -> Iterator[Page]:
+) -> Pages:
     """Iterate the pages of ``endpoint``; arguments are validated before the first request."""
     walk = _Walk(
         client,
@@ -136,7 +189,7 @@ def paginate(
         max_records=_positive("max_records", max_records),
         concurrency=_positive("concurrency", concurrency) or 1,
     )
-    return walk.pages(dict(state) if state else None)
+    return Pages(walk, dict(state) if state else None)
 
 
 class _Walk:
@@ -166,6 +219,7 @@ class _Walk:
         self.concurrency = concurrency
         self.fetched = 0
         self.records = 0
+        self.truncated = False
 
     # -- fetching ---------------------------------------------------------------------
     def fetch(self, request: PageRequest, *, strict: bool) -> tuple[requests.Response, Any, list]:
@@ -191,11 +245,11 @@ class _Walk:
         return select_records(body, self.records_path, strict=strict)
 
     # -- iteration --------------------------------------------------------------------
-    def pages(self, state: State | None) -> Iterator[Page]:
+    def pages(self, state: State | None) -> Generator[Page, None, None]:
         paginator = self.paginator
         if state:
             request: PageRequest | None = paginator.resume(self.endpoint, self.params, state)
-            log.info("resuming pagination of %s at %s", self.endpoint, state)
+            log.info("resuming pagination of %s at %s", self.endpoint, safe_state(state))
         else:
             request = paginator.start(self.endpoint, self.params)
         first = True
@@ -208,6 +262,11 @@ class _Walk:
                     self._log_choice()
                     yield from self._concurrent(request, resp, records, planned)
                     return
+                log.info(
+                    "concurrency=%d unused: pages are fetched one by one (only offset and "
+                    "page-number paging with a known total can be fetched in parallel)",
+                    self.concurrency,
+                )
             following = paginator.next(request, resp, body, records)
             if first:
                 self._log_choice()
@@ -276,13 +335,14 @@ class _Walk:
         return Page(records, resp, self.fetched, next_state, request_state)
 
     def _guard_reached(self) -> bool:
+        """Called only while more pages exist: True (and ``truncated``) when a guard stops."""
         if self.max_records is not None and self.records >= self.max_records:
             log.warning("max_records=%d reached: stopping %s", self.max_records, self.endpoint)
-            return True
-        if self.max_pages is not None and self.fetched >= self.max_pages:
+            self.truncated = True
+        elif self.max_pages is not None and self.fetched >= self.max_pages:
             log.warning("max_pages=%d reached: stopping %s", self.max_pages, self.endpoint)
-            return True
-        return False
+            self.truncated = True
+        return self.truncated
 
     def _log_choice(self) -> None:
         paginator = self.paginator

@@ -1,6 +1,8 @@
 """Airflow operators: pulls, pushes and reconciliation."""
 
+from airflow_provider_apisync.operators.incremental import Incremental
+from airflow_provider_apisync.operators.pull import ApiPullOperator
 from airflow_provider_apisync.operators.push import ApiPushOperator
 from airflow_provider_apisync.operators.reconcile import ApiReconcileOperator
 
-__all__ = ["ApiPushOperator", "ApiReconcileOperator"]
+__all__ = ["ApiPullOperator", "ApiPushOperator", "ApiReconcileOperator", "Incremental"]
