@@ -182,3 +182,42 @@ def test_bad_parameters_name_the_field(kwargs, field):
         ApiReconcileOperator(
             task_id="r", records=[], endpoint="/people", record_key="ext_id", **kwargs
         )
+
+
+def test_pull_then_push_then_reconcile_with_the_real_pull_output(tmp_path, set_conn):
+    """The pull's XCom manifest and output folder are push and reconcile inputs as they are."""
+    from pull_support import MemoryStore, make_context
+
+    from airflow_provider_apisync.operators import ApiPullOperator
+
+    with FakeApi(seed={"contacts": 250}) as api:
+        set_conn("crm", api.url, password=API_KEY, extra={"auth_type": "api_key"})
+        manifest = ApiPullOperator(
+            task_id="pull",
+            apisync_conn_id="crm",
+            endpoint="/contacts",
+            output=f"file://{tmp_path}/pull",
+            part_size=4096,  # several part files
+        ).execute(make_context(task_state_store=MemoryStore()))
+        assert len(manifest["files"]) > 1
+        pushed = ApiPushOperator(
+            task_id="push",
+            apisync_conn_id="crm",
+            records=manifest,  # the XCom dict itself
+            endpoint="/mirror/{id}",
+            method="PUT",
+            record_key="id",
+        ).execute(task_context())
+        assert pushed["pushed"] == 250
+        api.collections["mirror"].delete(17)
+        summary = reconcile(
+            tmp_path,
+            records=manifest["uri"],  # the folder
+            endpoint="/mirror",
+            record_key="id",
+        ).execute(task_context())
+    assert (summary["matched"], summary["missing"], summary["samples"]) == (
+        249,
+        1,
+        {"missing": [["17"]]},
+    )
