@@ -2,5 +2,7 @@
 
 from airflow_provider_apisync.operators.incremental import Incremental
 from airflow_provider_apisync.operators.pull import ApiPullOperator
+from airflow_provider_apisync.operators.push import ApiPushOperator
+from airflow_provider_apisync.operators.reconcile import ApiReconcileOperator
 
-__all__ = ["ApiPullOperator", "Incremental"]
+__all__ = ["ApiPullOperator", "ApiPushOperator", "ApiReconcileOperator", "Incremental"]
