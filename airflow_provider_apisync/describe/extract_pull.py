@@ -69,21 +69,18 @@ def paginator_text(paginator: Any) -> str:
     return f"{shown}: {stop}" if stop else shown
 
 
-def paging_limits(paginator: Any, *, concurrency: int, primary_key: Any) -> list[str]:
-    """Known limits that follow from the paging style."""
+def paging_limits(
+    paginator: Any, *, concurrency: int = 1, repeats: str = "", resumable: bool = True
+) -> list[str]:
+    """Known limits that follow from the paging style (``repeats``: what catches them)."""
     kind = paginator_kind(paginator)
     limits = []
     if kind in ("offset", "page", "auto"):
-        repeat = (
-            "`primary_key` drops the repeats"
-            if primary_key
-            else "set `primary_key` to drop repeats"
-        )
         limits.append(
             "Offset/page paging under concurrent writes at the source can skip or repeat "
-            f"records; {repeat}, and a lookback or windows catch skipped ones."
+            f"records{'; ' + repeats if repeats else ''}."
         )
-    if kind in ("cursor", "next_url", "link", "auto"):
+    if resumable and kind in ("cursor", "next_url", "link", "auto"):
         limits.append(
             "Cursors and next links that expire before a retry make the resumed try fail; "
             "clear the task's checkpoint to start over."
@@ -147,10 +144,11 @@ def pull(task: Any) -> Extract:
         found.add(
             "Contract",
             _schema_text(schema) if schema else None,
+            f"a record without {codes(primary_key)} is a violation" if primary_key else None,
             f"on violation: {code(violation)}"
             + (" (bad records go to `quarantine/`)" if violation == "quarantine" else ""),
         )
-    found.add("Retries", client_retries("GET", False))
+    found.add("Retries", client_retries("GET", False, "page requests"))
     output = getattr(task, "output_uri", None)
     found.add(
         "Outputs",
@@ -161,7 +159,14 @@ def pull(task: Any) -> Extract:
         "outlet asset events carry the same summary in `extra`; OpenLineage: input = the "
         "endpoint, outputs = the part files",
     )
-    found.limits.extend(paging_limits(paginator, concurrency=concurrency, primary_key=primary_key))
+    repeats = "`primary_key` drops repeats" if primary_key else "set `primary_key` to drop repeats"
+    found.limits.extend(
+        paging_limits(
+            paginator,
+            concurrency=concurrency,
+            repeats=repeats + "; a lookback or windows catch skipped ones",
+        )
+    )
     if getattr(task, "incremental", None) is not None:
         found.limits.append(
             "The high-water mark is global to the task: a backfill of an old interval pulls "
@@ -279,7 +284,11 @@ def bulk(task: Any) -> Extract:
         if urls_path and not results
         else None,
     )
-    found.add("Retries", client_retries("GET", False) + " (status polls and results)")
+    found.add(
+        "Retries",
+        client_retries("POST", bool(idem), "job creations"),
+        client_retries("GET", False, "status polls and result reads"),
+    )
     output = getattr(task, "output_uri", None)
     found.add(
         "Outputs",

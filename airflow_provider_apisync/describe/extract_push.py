@@ -130,7 +130,7 @@ def push(task: Any) -> Extract:
         f"the task fails when the rejected share exceeds `max_error_ratio` = {ratio:g}",
         "dead letters: " + scoped(getattr(task, "dead_letter_uri", None), "dead_letter"),
     )
-    found.add("Retries", client_retries(method, bool(header)))
+    found.add("Retries", client_retries(method, bool(header), "writes"))
     found.add("Outputs", f"XCom summary: {codes(SUMMARY_KEYS)}, duration_s")
     if not header and method in ("POST", "PATCH"):
         found.limits.append(
@@ -210,14 +210,24 @@ def reconcile(task: Any) -> Extract:
         )
     else:
         found.add("Idempotency", "read-only: the target is only read")
-    found.add("Retries", client_retries("GET", False) + " (reads)")
+    repair = None
+    if on_drift == "repush":
+        keyed = bool(repush.get("idempotency_header", "Idempotency-Key"))
+        repair = client_retries(str(repush.get("method", "POST")), keyed, "repairs")
+    found.add("Retries", client_retries("GET", False, "reads"), repair)
     found.add(
         "Outputs",
         "`report.jsonl` (one line per missing / different / extra / duplicate record) and "
         "`counts.json` under " + scoped(getattr(task, "report_uri", None), "reconcile"),
         "XCom: the counts, request counters, `repush` summary and duration_s",
     )
-    found.limits.extend(paging_limits(paginator, concurrency=1, primary_key=target_key))
+    found.limits.extend(
+        paging_limits(
+            paginator,
+            repeats="repeats show up as `duplicate`, skipped records as `missing`",
+            resumable=False,
+        )
+    )
     found.limits.append(
         "Reads the whole target collection every run and holds one hash per source key."
     )

@@ -20,31 +20,20 @@ except ImportError:  # pragma: no cover - sensors not installed
     PROBE_RETRIES, PROBE_MAX_WAIT = 2, 2.0
 
 
-def waiting(task: Any, reason: str) -> str:
-    """How the sensor waits between checks, and when it gives up."""
+def waiting(task: Any, reason: str, hint: str) -> str:
+    """How the sensor waits between checks (``hint``: when it checks again), and when it
+    gives up."""
     timeout = getattr(task, "timeout", None)
-    poke = getattr(task, "poke_interval", None)
+    poke = f"`poke_interval` {duration(getattr(task, 'poke_interval', None))}"
+    hinted = hint.format(poke=poke)
     if getattr(task, "deferrable", False):
-        how = (
-            f"deferred while {reason} (no worker slot held) until {_hint(task)}, "
-            f"else `poke_interval` {duration(poke)}"
-        )
+        how = f"deferred while {reason} (no worker slot held); checks again {hinted}"
     else:
-        mode = getattr(task, "mode", "poke")
-        how = (
-            f"mode {code(mode)}: checks again at {_hint(task)}, else every "
-            f"`poke_interval` {duration(poke)}"
-        )
+        how = f"mode {code(getattr(task, 'mode', 'poke'))}: checks again {hinted}"
     give_up = f"gives up after {duration(timeout)}" if timeout else "no timeout"
     if getattr(task, "soft_fail", False):
         give_up += " (skipped, `soft_fail`)"
     return f"{how}; {give_up}"
-
-
-def _hint(task: Any) -> str:
-    margin = getattr(task, "reset_margin", None)
-    extra = f" + {duration(margin)}" if margin else ""
-    return f"the reset the API announces{extra}"
 
 
 def probe_retries() -> str:
@@ -76,7 +65,13 @@ def rate_limit_window(task: Any) -> Extract:
         f"done when the remaining quota >= {getattr(task, 'min_remaining', 1)}, read from "
         + (", ".join(paths) + " in the JSON body" if paths else "the rate-limit headers")
         + "; a 429 (or GitHub's 403 with remaining 0) is a closed window, not a failure",
-        waiting(task, "the window is closed"),
+        waiting(
+            task,
+            "the window is closed",
+            "at the reset the API announces"
+            + (f" + {duration(task.reset_margin)}" if getattr(task, "reset_margin", 0) else "")
+            + ", else after {poke}",
+        ),
     )
     found.add("Retries", probe_retries())
     found.add(
@@ -122,7 +117,7 @@ def data_freshness(task: Any) -> Extract:
     found.add(
         "Waiting",
         f"done when {where} is {rule}; a 404 means no data yet, a 429 waits for the reset",
-        waiting(task, "the data is stale"),
+        waiting(task, "the data is stale", "after {poke} (after a 429: at the announced reset)"),
     )
     found.add("Retries", probe_retries())
     found.add(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_apisync.describe.mapped import MappedView, is_mapped, mapped_note
 from airflow_provider_apisync.describe.values import duration, first_line, first_paragraph
 
 PACKAGE = "airflow_provider_apisync"
@@ -115,7 +116,8 @@ def extractor(class_name: str) -> Callable[[Extractor], Extractor]:
 
 def apisync_class(task: Any) -> str | None:
     """The nearest apisync class in ``task``'s MRO that has an extractor, else None."""
-    for cls in type(task).__mro__:
+    klass = task.operator_class if is_mapped(task) else type(task)
+    for cls in getattr(klass, "__mro__", ()):
         if cls.__module__.startswith(PACKAGE) and cls.__name__ in EXTRACTORS:
             return cls.__name__
     return None
@@ -125,10 +127,13 @@ def describe_task(task: Any) -> TaskDoc:
     """A :class:`TaskDoc` for any Airflow task (apisync or not)."""
     cls_name = apisync_class(task)
     operator = _operator_name(task)
+    summary = first_line(getattr(task, "doc_md", None) or getattr(task, "doc", None))
+    if is_mapped(task):
+        summary = " ".join(filter(None, (summary, mapped_note(task))))
     common: dict[str, Any] = {
         "task_id": task.task_id,
         "operator": operator,
-        "summary": first_line(getattr(task, "doc_md", None) or getattr(task, "doc", None)),
+        "summary": summary,
         "upstream": tuple(sorted(getattr(task, "upstream_task_ids", ()) or ())),
         "downstream": tuple(sorted(getattr(task, "downstream_task_ids", ()) or ())),
         "retries": airflow_retries(task),
@@ -137,7 +142,7 @@ def describe_task(task: Any) -> TaskDoc:
     }
     if cls_name is None:
         return TaskDoc(**common)
-    found = EXTRACTORS[cls_name](task)
+    found = EXTRACTORS[cls_name](MappedView(task) if is_mapped(task) else task)
     return TaskDoc(
         **common,
         kind=found.kind,
@@ -161,6 +166,7 @@ def describe_dag(dag: Any, *, source: str, module_doc: str = "") -> DagDoc:
     start = getattr(dag, "start_date", None)
     schedule, triggered_by = describe_schedule(dag)
     tasks = ordered_tasks(dag)
+    described = tuple(describe_task(t) for t in tasks)
     return DagDoc(
         dag_id=dag.dag_id,
         source=source,
@@ -170,12 +176,12 @@ def describe_dag(dag: Any, *, source: str, module_doc: str = "") -> DagDoc:
         start_date=start.date().isoformat() if isinstance(start, datetime) else "none",
         catchup=bool(getattr(dag, "catchup", False)),
         tags=tuple(sorted(getattr(dag, "tags", ()) or ())),
-        tasks=tuple(describe_task(t) for t in tasks),
-        notes=tuple(interval_notes(dag, tasks)),
+        tasks=described,
+        notes=tuple(interval_notes(dag, tasks, described)),
     )
 
 
-INTERVAL_NAMES = ("data_interval_start", "data_interval_end")
+WINDOWED_KINDS = ("pull", "bulk", "reconcile")
 
 
 def empty_interval(dag: Any) -> bool:
@@ -187,27 +193,24 @@ def empty_interval(dag: Any) -> bool:
     return "Trigger" in kind and "Asset" not in kind and not getattr(timetable, "interval", None)
 
 
-def interval_notes(dag: Any, tasks: Iterable[Any]) -> list[str]:
-    """Warnings for templates that use the data interval when the schedule makes it empty."""
+def interval_notes(dag: Any, tasks: Iterable[Any], docs: Iterable[TaskDoc]) -> list[str]:
+    """Warnings for reads windowed on the data interval when the schedule makes it empty."""
     if not empty_interval(dag):
         return []
+    kinds = {doc.task_id: doc.kind for doc in docs}
     notes = []
     for task in tasks:
-        used = sorted(
-            {
-                name
-                for attr in getattr(task, "template_fields", ()) or ()
-                for name in INTERVAL_NAMES
-                if name in str(getattr(task, attr, "") or "")
-            }
+        if kinds.get(task.task_id) not in WINDOWED_KINDS:
+            continue
+        templated = " ".join(
+            str(getattr(task, attr, "") or "") for attr in getattr(task, "template_fields", ())
         )
-        if used:
-            names = ", ".join(f"`{n}`" for n in used)
+        if "data_interval_start" in templated:
             notes.append(
-                f"`{task.task_id}` templates {names}, but runs of this DAG get an empty data "
-                "interval (start = end): a window built from it selects nothing. Use a "
-                "data-interval timetable (e.g. `CronDataIntervalTimetable`, or "
-                "`[scheduler] create_cron_data_intervals = True`) or `Incremental(...)`."
+                f"`{task.task_id}` filters on `data_interval_start`, but runs of this DAG get "
+                "an empty data interval (start = end = the run's time), so the window selects "
+                "(almost) nothing. Use a data-interval timetable (`CronDataIntervalTimetable`, "
+                "or `[scheduler] create_cron_data_intervals = True`) or `Incremental(...)`."
             )
     return notes
 
@@ -231,7 +234,7 @@ def ordered_tasks(dag: Any) -> list[Any]:
 
 def _operator_name(task: Any) -> str:
     name = getattr(task, "custom_operator_name", None) or getattr(task, "operator_name", None)
-    cls_name = type(task).__name__
+    cls_name = task.operator_class.__name__ if is_mapped(task) else type(task).__name__
     if name and name != cls_name:
         return str(name)
     return cls_name
@@ -284,9 +287,9 @@ def describe_schedule(dag: Any) -> tuple[str, tuple[str, ...]]:
     if condition is not None and "Asset" in kind:
         words = asset_condition(condition)
         assets = tuple(sorted(set(_leaf_assets(condition))))
-        if "Time" in kind:
+        if "OrTime" in kind:
             inner = getattr(timetable, "timetable", None)
-            return f"{words}, or on its timetable ({_timed(inner)})", assets
+            return f"on asset events: {words}, or on its timetable ({_timed(inner)})", assets
         return f"on asset events: {words}", assets
     return _timed(timetable), ()
 
@@ -314,7 +317,10 @@ def _timed(timetable: Any) -> str:
         return text
     delta = getattr(timetable, "delta", None) or getattr(timetable, "_delta", None)
     if delta is not None:
-        return f"every {duration(delta)}"
+        empty = "Trigger" in kind and not getattr(timetable, "interval", None)
+        return f"every {duration(delta)}" + (
+            "; data interval empty (start = end = run time)" if empty else ""
+        )
     description = getattr(timetable, "description", None) or getattr(timetable, "summary", None)
     return str(description or kind)
 

@@ -109,12 +109,16 @@ def rate_limit_rules() -> list[str]:
     ]
 
 
-def client_retries(method: str, keyed: bool) -> str:
+def client_retries(method: str, keyed: bool, what: str = "requests") -> str:
     """One sentence: does the client resend this task's ``method`` requests on 5xx/drops?"""
+    shown = f"{code(method.upper())} {what}"
     if replay_safe(method, keyed):
-        why = "idempotency key" if keyed and method.upper() in WRITE_METHODS else "idempotent"
-        return f"{code(method.upper())} is resent on retryable failures ({why})."
+        keyed_write = keyed and method.upper() in WRITE_METHODS
+        why = "idempotency key" if keyed_write else "idempotent method"
+        return f"{shown} are resent on retryable failures ({why})."
+    also = ", and after a 429" if rate_limit_any_method() else ""
     return (
-        f"{code(method.upper())} without an idempotency key is not resent after a 5xx or a "
-        "dropped connection (it may have been applied); only failures before sending are retried."
+        f"{shown} without an idempotency key are not resent after a 5xx or a dropped "
+        f"connection (they may have been applied); only when the connection was never "
+        f"made{also}."
     )

@@ -115,11 +115,14 @@ def _systems(doc: DagDoc, systems: Mapping[str, SystemDoc]) -> list[str]:
         out += ["| Connection | Used by | Details |", "|---|---|---|"]
         for conn_id, users, problem in pending:
             out.append(f"| `{conn_id}` | {users} | {problem or RUN_TIME} |")
+        unread = any(problem is None for _, _, problem in pending)
         out += [
             "",
             "Base URL, auth type and scopes, static (version-pin) headers, rate limit and "
             "retry settings come from each Airflow connection (type `apisync`) when the task "
-            f"runs; this page was generated without reading them. Defaults {defaults_text()}.",
+            "runs"
+            + ("; this page was generated without reading connections" if unread else "")
+            + f". Defaults {defaults_text()}.",
             "",
         ]
     out += [
