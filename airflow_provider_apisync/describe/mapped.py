@@ -46,8 +46,9 @@ class MappedView:
         if key in self._partial:
             return self._partial[key]
         if key == "params":
-            params = getattr(self._task, "params", None)
-            return params.dump() if hasattr(params, "dump") else params
+            params: Any = getattr(self._task, "params", None)
+            dump = getattr(params, "dump", None)
+            return dump() if callable(dump) else params
         raise AttributeError(name)
 
 
