@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_apisync.describe.mapped import MappedView, is_mapped, mapped_note
+from airflow_provider_apisync.describe.schedule import asset_names, schedule_info
 from airflow_provider_apisync.describe.values import duration, first_line, first_paragraph
 
 PACKAGE = "airflow_provider_apisync"
@@ -164,7 +165,7 @@ def describe_dag(dag: Any, *, source: str, module_doc: str = "") -> DagDoc:
         or first_paragraph(module_doc)
     )
     start = getattr(dag, "start_date", None)
-    schedule, triggered_by = describe_schedule(dag)
+    schedule, triggered_by, empty = schedule_info(dag)
     tasks = ordered_tasks(dag)
     described = tuple(describe_task(t) for t in tasks)
     return DagDoc(
@@ -177,26 +178,16 @@ def describe_dag(dag: Any, *, source: str, module_doc: str = "") -> DagDoc:
         catchup=bool(getattr(dag, "catchup", False)),
         tags=tuple(sorted(getattr(dag, "tags", ()) or ())),
         tasks=described,
-        notes=tuple(interval_notes(dag, tasks, described)),
+        notes=tuple(interval_notes(tasks, described) if empty else ()),
     )
 
 
 WINDOWED_KINDS = ("pull", "bulk", "reconcile")
 
 
-def empty_interval(dag: Any) -> bool:
-    """True when the DAG's runs get a zero-length data interval (start = end)."""
-    timetable = getattr(dag, "timetable", None)
-    kind = type(timetable).__name__
-    if kind == "NullTimetable":
-        return True
-    return "Trigger" in kind and "Asset" not in kind and not getattr(timetable, "interval", None)
-
-
-def interval_notes(dag: Any, tasks: Iterable[Any], docs: Iterable[TaskDoc]) -> list[str]:
-    """Warnings for reads windowed on the data interval when the schedule makes it empty."""
-    if not empty_interval(dag):
-        return []
+def interval_notes(tasks: Iterable[Any], docs: Iterable[TaskDoc]) -> list[str]:
+    """Warnings for reads windowed on the data interval, for a DAG whose runs get an empty
+    one (start = end)."""
     kinds = {doc.task_id: doc.kind for doc in docs}
     notes = []
     for task in tasks:
@@ -207,10 +198,10 @@ def interval_notes(dag: Any, tasks: Iterable[Any], docs: Iterable[TaskDoc]) -> l
         )
         if "data_interval_start" in templated:
             notes.append(
-                f"`{task.task_id}` filters on `data_interval_start`, but runs of this DAG get "
-                "an empty data interval (start = end = the run's time), so the window selects "
-                "(almost) nothing. Use a data-interval timetable (`CronDataIntervalTimetable`, "
-                "or `[scheduler] create_cron_data_intervals = True`) or `Incremental(...)`."
+                f"`{task.task_id}` filters on `data_interval_start`, but with Airflow's default "
+                "settings runs of this DAG get an empty data interval (start = end = the run's "
+                "time), so the window selects (almost) nothing. Use a data-interval timetable "
+                "(e.g. `schedule=CronDataIntervalTimetable(...)`) or `Incremental(...)`."
             )
     return notes
 
@@ -253,98 +244,3 @@ def airflow_retries(task: Any) -> str:
         if cap:
             text += f" up to {duration(cap)}"
     return text
-
-
-def asset_names(items: Iterable[Any]) -> tuple[str, ...]:
-    """Readable, sorted names of assets (and aliases) among inlets/outlets."""
-    names = []
-    for item in items:
-        label = asset_label(item)
-        if label:
-            names.append(label)
-    return tuple(sorted(set(names)))
-
-
-def asset_label(item: Any) -> str | None:
-    """``uri`` of an Asset (``name`` when it differs), ``alias:name``; None for non-assets."""
-    kind = type(item).__name__
-    name = getattr(item, "name", None)
-    uri = getattr(item, "uri", None)
-    if kind == "AssetAlias":
-        return f"alias:{name}"
-    if uri is not None:
-        return uri if name in (None, uri) else f"{name} ({uri})"
-    if name is not None and kind.startswith("Asset"):
-        return str(name)
-    return None
-
-
-def describe_schedule(dag: Any) -> tuple[str, tuple[str, ...]]:
-    """The schedule in words, and the assets whose events trigger the DAG."""
-    timetable = getattr(dag, "timetable", None)
-    kind = type(timetable).__name__
-    condition = getattr(timetable, "asset_condition", None)
-    if condition is not None and "Asset" in kind:
-        words = asset_condition(condition)
-        assets = tuple(sorted(set(_leaf_assets(condition))))
-        if "OrTime" in kind:
-            inner = getattr(timetable, "timetable", None)
-            return f"on asset events: {words}, or on its timetable ({_timed(inner)})", assets
-        return f"on asset events: {words}", assets
-    return _timed(timetable), ()
-
-
-def _timed(timetable: Any) -> str:
-    kind = type(timetable).__name__
-    if timetable is None or kind == "NullTimetable":
-        return "none: manual or API-triggered runs only"
-    if kind == "OnceTimetable":
-        return "once (`@once`)"
-    if kind == "ContinuousTimetable":
-        return "continuous (`@continuous`): a new run as soon as the last one ends"
-    expression = getattr(timetable, "expression", None) or getattr(timetable, "_expression", None)
-    zone = getattr(timetable, "timezone", None) or getattr(timetable, "_timezone", None)
-    zone_name = getattr(zone, "name", None) or (str(zone) if zone else "")
-    if expression:
-        interval = getattr(timetable, "interval", None)
-        text = f"cron `{expression}`" + (f" ({zone_name})" if zone_name else "")
-        if "Trigger" in kind and not interval:
-            text += "; data interval empty (start = end = run time)"
-        elif "Trigger" in kind:
-            text += f"; each run covers the {duration(interval)} before it"
-        else:
-            text += "; each run covers the interval since the previous tick"
-        return text
-    delta = getattr(timetable, "delta", None) or getattr(timetable, "_delta", None)
-    if delta is not None:
-        empty = "Trigger" in kind and not getattr(timetable, "interval", None)
-        return f"every {duration(delta)}" + (
-            "; data interval empty (start = end = run time)" if empty else ""
-        )
-    description = getattr(timetable, "description", None) or getattr(timetable, "summary", None)
-    return str(description or kind)
-
-
-def asset_condition(condition: Any) -> str:
-    """``a``, ``all of (a, b)``, ``any of (a, all of (b, c))``."""
-    label = asset_label(condition)
-    kind = type(condition).__name__
-    objects = getattr(condition, "objects", None)
-    if objects is None:
-        return f"`{label or kind}`"
-    parts = [asset_condition(o) for o in objects]
-    if len(parts) == 1:
-        return parts[0]
-    joiner = "any of" if "Any" in kind else "all of"
-    return f"{joiner} ({', '.join(parts)})"
-
-
-def _leaf_assets(condition: Any) -> Iterable[str]:
-    objects = getattr(condition, "objects", None)
-    if objects is None:
-        label = asset_label(condition)
-        if label:
-            yield label
-        return
-    for item in objects:
-        yield from _leaf_assets(item)
