@@ -118,7 +118,9 @@ def test_check_fails_when_a_dag_changes_and_names_the_page(tmp_path, monkeypatch
     before = {p.name: p.read_text() for p in out.iterdir()}
 
     example = dags / "rate_limit_window_example.py"
-    example.write_text(example.read_text().replace('ENDPOINT = "/contacts"', 'ENDPOINT = "/people"'))
+    example.write_text(
+        example.read_text().replace('ENDPOINT = "/contacts"', 'ENDPOINT = "/people"')
+    )
     (dags / "webhook_to_asset_example.py").unlink()
     (out / "notes.md").write_text("# hand-written, not generated\n")
     capsys.readouterr()
@@ -177,7 +179,9 @@ def test_small_dag_page_content_with_connections(small_dag, set_conn):
     assert "`Stripe-Version: 2024-06-20`, `X-Api-Key: (hidden)`" in page
     assert "| Client-side rate limit | 100 requests per 1 min |" in page
     assert "`max_retries` 3" in page
-    assert "| `erp_small` | `push_contacts` | not available here (AirflowNotFoundException) |" in page
+    assert (
+        "| `erp_small` | `push_contacts` | not available here (AirflowNotFoundException) |" in page
+    )
     # no secret anywhere, in any page
     for text in result.pages.values():
         for name, secret in SECRETS.items():
@@ -190,7 +194,9 @@ def test_small_dag_without_connections_is_environment_independent(small_dag, set
     bare = generate(small_dag).pages
     set_conn("crm_small", "https://api.crm.example/v2", password=SECRETS["password"])
     assert generate(small_dag).pages == bare
-    assert "| `crm_small` | `pull_contacts` | resolved at run time |" in bare["crm_contacts_small.md"]
+    assert (
+        "| `crm_small` | `pull_contacts` | resolved at run time |" in bare["crm_contacts_small.md"]
+    )
     assert "api.crm.example" not in bare["crm_contacts_small.md"]
 
 
@@ -234,7 +240,9 @@ def test_asset_schedule_and_hourly_delta():
 
 
 def test_import_errors_are_reported_per_file(tmp_path):
-    (tmp_path / "broken_dag.py").write_text("from airflow.sdk import DAG\nraise RuntimeError('boom: no DAG')\n")
+    (tmp_path / "broken_dag.py").write_text(
+        "from airflow.sdk import DAG\nraise RuntimeError('boom: no DAG')\n"
+    )
     with pytest.raises(DescribeError, match=r"broken_dag.py: RuntimeError: boom: no DAG"):
         generate(tmp_path)
 
