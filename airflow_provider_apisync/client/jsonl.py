@@ -42,6 +42,8 @@ class JsonlPartWriter:
 
     ``open_part(index)`` returns a fresh binary file object and its name; parts are closed
     as soon as they are full so a crash loses at most the part being written.
+    ``parts`` lists parts already complete (a resumed run); ``flush()`` pushes the open
+    part to storage so a checkpoint can trust ``parts[-1]["bytes"]``.
     """
 
     def __init__(
@@ -50,14 +52,37 @@ class JsonlPartWriter:
         *,
         max_bytes: int = 128 * 1024 * 1024,
         first_index: int = 0,
+        parts: list[dict[str, Any]] | None = None,
     ) -> None:
         self._open_part = open_part
         self.max_bytes = max_bytes
         self._index = first_index
         self._file: IO[bytes] | None = None
         self._size = 0
-        self.parts: list[dict[str, Any]] = []
-        self.records = 0
+        self.parts: list[dict[str, Any]] = [dict(p) for p in parts or []]
+        self.records = sum(int(p["records"]) for p in self.parts)
+
+    @property
+    def next_index(self) -> int:
+        """The index the next new part will get."""
+        return self._index
+
+    def will_roll(self) -> bool:
+        """True when the next ``write`` starts a new part."""
+        return self._file is None or self._size >= self.max_bytes
+
+    def continue_part(self, fileobj: IO[bytes], name: str, *, size: int, records: int) -> None:
+        """Keep appending to an open part that already holds ``size`` bytes (resume)."""
+        self.close()
+        self._file = fileobj
+        self._size = size
+        self.parts.append({"name": name, "records": records, "bytes": size})
+        self.records += records
+
+    def flush(self) -> None:
+        """Push buffered bytes of the open part to storage."""
+        if self._file is not None:
+            self._file.flush()
 
     def write(self, records: Iterable[Any]) -> int:
         """Append records; returns how many were written."""

@@ -1,4 +1,4 @@
-"""Dotted-path lookups and JSON decoding for responses."""
+"""Dotted-path lookups, record-list selection and JSON decoding for responses."""
 
 from __future__ import annotations
 
@@ -12,23 +12,121 @@ from airflow_provider_apisync.client.urls import redact_url
 
 _MISSING = object()
 
+#: Keys that usually hold the records of a list response, most common first
+#: (``data``: Stripe/Zendesk, ``results``: HubSpot, ``value``: MS Graph, ``records``: Salesforce).
+RECORD_KEYS = (
+    "data",
+    "results",
+    "items",
+    "records",
+    "value",
+    "entries",
+    "elements",
+    "objects",
+    "rows",
+    "members",
+    "hits",
+    "list",
+)
+
 
 def get_path(data: Any, path: str | None, default: Any = None) -> Any:
-    """``get_path({"meta": {"next": 1}}, "meta.next") == 1``; list indexes allowed."""
+    """``get_path({"meta": {"next": 1}}, "meta.next") == 1``; list indexes allowed (``data.-1``).
+
+    Keys that themselves contain dots (MS Graph ``@odata.nextLink``) are matched whole:
+    at each level the longest run of path segments that is a key wins.
+    """
     if not path:
         return data
+    parts = path.split(".")
     current = data
-    for part in path.split("."):
+    i = 0
+    while i < len(parts):
         if isinstance(current, dict):
-            current = current.get(part, _MISSING)
-        elif isinstance(current, list) and part.lstrip("-").isdigit():
-            index = int(part)
-            current = current[index] if -len(current) <= index < len(current) else _MISSING
+            for j in range(len(parts), i, -1):
+                key = ".".join(parts[i:j]) if j - i > 1 else parts[i]
+                if key in current:
+                    current = current[key]
+                    i = j
+                    break
+            else:
+                return default
+        elif isinstance(current, list) and parts[i].lstrip("-").isdigit():
+            index = int(parts[i])
+            if not -len(current) <= index < len(current):
+                return default
+            current = current[index]
+            i += 1
         else:
-            current = _MISSING
-        if current is _MISSING:
             return default
     return current
+
+
+def has_path(data: Any, path: str) -> bool:
+    """True when ``path`` resolves, even to ``null``."""
+    return get_path(data, path, _MISSING) is not _MISSING
+
+
+def find_records_path(body: Any) -> str | None:
+    """Guess where the records are: ``""`` for a top-level list, a dotted path, or None.
+
+    A known key holding a list wins (``data``, ``results`` ...); otherwise the only
+    list-valued key, one level deep at most (``{"response": {"items": [...]}}``).
+    """
+    if isinstance(body, list):
+        return ""
+    if not isinstance(body, dict):
+        return None
+    found = _list_key(body)
+    if found is not None:
+        return found
+    nested = [
+        f"{key}.{inner}"
+        for key, value in body.items()
+        if isinstance(value, dict) and (inner := _list_key(value)) is not None
+    ]
+    return nested[0] if len(nested) == 1 else None
+
+
+def _list_key(obj: dict[str, Any]) -> str | None:
+    for key in RECORD_KEYS:
+        if isinstance(obj.get(key), list):
+            return key
+    lists = [key for key, value in obj.items() if isinstance(value, list)]
+    return lists[0] if len(lists) == 1 else None
+
+
+def select_records(body: Any, path: str | None, *, strict: bool) -> list[Any]:
+    """The records list at ``path`` (``""`` = the body itself).
+
+    ``strict`` (the first page): a missing path raises ``ApiContractError`` naming the
+    keys present; later pages treat a missing or null path as an empty page.
+    """
+    if body is None:
+        return []
+    value = get_path(body, path, _MISSING) if path else body
+    if value is _MISSING or value is None:
+        if not strict:
+            return []
+        keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+        raise ApiContractError(
+            f"records_path '{path}' is not in the response (top-level keys: {keys}). "
+            "Fix: set records_path to the dotted path of the records list."
+        )
+    if not isinstance(value, list):
+        raise ApiContractError(
+            f"records_path '{path or '<body>'}' holds a {type(value).__name__}, not a list. "
+            "Fix: point records_path at the list of records."
+        )
+    return value
+
+
+def record_key(record: Any, fields: tuple[str, ...]) -> Any:
+    """The value (one field) or tuple (several) identifying ``record``; None when missing."""
+    if len(fields) == 1:
+        return get_path(record, fields[0]) if isinstance(record, dict) else None
+    values = tuple(get_path(record, f) if isinstance(record, dict) else None for f in fields)
+    return None if any(v is None for v in values) else values
 
 
 def decode_json(resp: requests.Response) -> Any:

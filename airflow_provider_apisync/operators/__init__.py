@@ -1,1 +1,6 @@
 """Airflow operators: pulls, pushes and reconciliation."""
+
+from airflow_provider_apisync.operators.incremental import Incremental
+from airflow_provider_apisync.operators.pull import ApiPullOperator
+
+__all__ = ["ApiPullOperator", "Incremental"]

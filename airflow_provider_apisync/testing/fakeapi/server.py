@@ -17,6 +17,7 @@ from airflow_provider_apisync.testing.fakeapi.auth import TOKEN_PATH, FakeAuth
 from airflow_provider_apisync.testing.fakeapi.collections import Collection, make_records
 from airflow_provider_apisync.testing.fakeapi.faults import Faults
 from airflow_provider_apisync.testing.fakeapi.http import Request, Response, start_server
+from airflow_provider_apisync.testing.fakeapi.pagination import Pagination
 from airflow_provider_apisync.testing.fakeapi.ratelimit import RateLimit
 
 Handler = Callable[[Request], Response]
@@ -53,6 +54,7 @@ class FakeApi:
         self._log_lock = threading.Lock()
         self._host, self._port = host, port
         self._server: Any = None
+        self.pagination = Pagination(self)  # list routes: every pagination style
         for name, records in (seed or {}).items():
             self.seed(name, records)
         self._install_core_routes()
@@ -199,6 +201,7 @@ class FakeApi:
     def _install_core_routes(self) -> None:
         self.route("GET", "/", lambda r: Response.json({"service": "fakeapi", "ok": True}))
         self.route("GET", "/redirect", self._redirect)
+        self.route("GET", "/paged/{style}/{collection}", self.pagination.handle)
         self.route("GET", "/{collection}", self._list)
         self.route("POST", "/{collection}", self._create)
         self.route("GET", "/{collection}/{id}", self._get)
@@ -215,13 +218,7 @@ class FakeApi:
         return self.collections.get(request.params["collection"])
 
     def _list(self, request: Request) -> Response:
-        coll = self._coll(request)
-        if coll is None:
-            return Response.error(404, f"unknown collection {request.params['collection']}")
-        records = coll.all()
-        offset = int(request.query.get("offset", 0))
-        limit = int(request.query.get("limit", 100))
-        return Response.json({"data": records[offset : offset + limit], "total": len(records)})
+        return self.pagination.handle(request)
 
     def _get(self, request: Request) -> Response:
         coll = self._coll(request)

@@ -1,0 +1,332 @@
+"""Paginated GETs: iterate pages of records with any paginator, resumably.
+
+``paginate(client, endpoint, ...)`` yields :class:`Page` objects in order. Each page
+carries ``state``: a small JSON-safe description of the *next* request (None after the
+last page). Checkpoint it after handling a page; pass it back as ``state=`` to continue
+exactly there after a crash. Every next URL passes the client's host guard before any
+credential is sent. Offset and page-number paginators with a known total fetch pages
+concurrently when ``concurrency > 1``; pages are still yielded in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Generator, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from airflow_provider_apisync.client.autodetect import AutoPaginator, detect
+from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
+from airflow_provider_apisync.client.paginators import (
+    PAGINATORS,
+    CursorPaginator,
+    LinkHeaderPaginator,
+    NextUrlPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
+    PageRequest,
+    Paginator,
+    SinglePagePaginator,
+    State,
+    paginator_from_spec,
+    parse_link_header,
+)
+from airflow_provider_apisync.client.records import decode_json, find_records_path, select_records
+from airflow_provider_apisync.client.urls import redact_url
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.client.client import ApiClient
+
+__all__ = [
+    "AutoPaginator",
+    "CursorPaginator",
+    "LinkHeaderPaginator",
+    "NextUrlPaginator",
+    "OffsetPaginator",
+    "Page",
+    "PageNumberPaginator",
+    "PageRequest",
+    "Pages",
+    "Paginator",
+    "SinglePagePaginator",
+    "detect",
+    "paginate",
+    "paginator_from_spec",
+    "parse_link_header",
+    "resolve_paginator",
+]
+
+log = logging.getLogger(__name__)
+
+PaginatorArg = Paginator | str | Mapping[str, Any]
+
+
+@dataclass
+class Page:
+    """One page: its records, the HTTP response, and the state that resumes after it."""
+
+    records: list[Any]
+    response: requests.Response
+    number: int
+    state: State | None
+    request_state: State
+
+    @property
+    def url(self) -> str:
+        """The page's URL with secrets redacted."""
+        return redact_url(self.response.url)
+
+
+def resolve_paginator(paginator: PaginatorArg) -> Paginator:
+    """A fresh paginator from an object, ``"auto"``/a kind name, or a spec dict."""
+    if isinstance(paginator, Paginator):
+        return paginator.fresh()
+    if isinstance(paginator, str):
+        name = paginator.strip().lower()
+        if name == "auto":
+            return AutoPaginator()
+        if name in ("single", "link", "offset", "page"):
+            return PAGINATORS[name]().fresh()
+        raise ApiConfigError(
+            "paginator",
+            f"'{paginator}' is not a paginator name.",
+            "use 'auto', 'offset', 'page', 'link', 'single' or an object such as "
+            "CursorPaginator('meta.next_cursor').",
+        )
+    if isinstance(paginator, Mapping):
+        return paginator_from_spec(dict(paginator)).fresh()
+    raise ApiConfigError(
+        "paginator", f"unsupported value of type {type(paginator).__name__}.", "use 'auto'."
+    )
+
+
+def _positive(name: str, value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiConfigError(name, f"must be a positive integer, got {value!r}.")
+    return value
+
+
+class Pages(Iterator[Page]):
+    """The page iterator ``paginate`` returns, with what the walk learned on the way."""
+
+    def __init__(self, walk: _Walk, state: State | None) -> None:
+        self._walk = walk
+        self._pages = walk.pages(state)
+
+    def __iter__(self) -> Pages:
+        return self
+
+    def __next__(self) -> Page:
+        return next(self._pages)
+
+    def close(self) -> None:
+        """Stop early (cancels concurrent fetches still in flight)."""
+        self._pages.close()
+
+    @property
+    def fetched(self) -> int:
+        """Page requests answered so far (empty pages included)."""
+        return self._walk.fetched
+
+    @property
+    def truncated(self) -> bool:
+        """True when ``max_pages``/``max_records`` stopped the walk while more pages existed."""
+        return self._walk.truncated
+
+    @property
+    def paginator(self) -> Paginator:
+        """The paginator in use ("auto": the detected one once the first page is read)."""
+        chosen = self._walk.paginator
+        if isinstance(chosen, AutoPaginator) and chosen.inner is not None:
+            return chosen.inner
+        return chosen
+
+
+def paginate(
+    client: ApiClient,
+    endpoint: str,
+    *,
+    paginator: PaginatorArg = "auto",
+    records_path: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    max_pages: int | None = None,
+    max_records: int | None = None,
+    concurrency: int = 1,
+    state: Mapping[str, Any] | None = None,
+) -> Pages:
+    """Iterate the pages of ``endpoint``; arguments are validated before the first request."""
+    walk = _Walk(
+        client,
+        endpoint,
+        resolve_paginator(paginator),
+        records_path=records_path,
+        params=dict(params or {}),
+        headers=dict(headers) if headers else None,
+        max_pages=_positive("max_pages", max_pages),
+        max_records=_positive("max_records", max_records),
+        concurrency=_positive("concurrency", concurrency) or 1,
+    )
+    return Pages(walk, dict(state) if state else None)
+
+
+class _Walk:
+    """One pass over an endpoint's pages (guards, record selection, concurrency)."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        endpoint: str,
+        paginator: Paginator,
+        *,
+        records_path: str | None,
+        params: dict[str, Any],
+        headers: dict[str, str] | None,
+        max_pages: int | None,
+        max_records: int | None,
+        concurrency: int,
+    ) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.paginator = paginator
+        self.records_path = records_path
+        self.params = params
+        self.headers = headers
+        self.max_pages = max_pages
+        self.max_records = max_records
+        self.concurrency = concurrency
+        self.fetched = 0
+        self.records = 0
+        self.truncated = False
+
+    # -- fetching ---------------------------------------------------------------------
+    def fetch(self, request: PageRequest, *, strict: bool) -> tuple[requests.Response, Any, list]:
+        resp = self.client.request(
+            "GET", request.endpoint, params=request.params, headers=self.headers
+        )
+        body = decode_json(resp)
+        return resp, body, self.select(body, strict=strict)
+
+    def select(self, body: Any, *, strict: bool) -> list[Any]:
+        if self.records_path is None and body is not None:
+            found = find_records_path(body)
+            if found is None:
+                keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+                raise ApiContractError(
+                    f"could not find the records list in the response of {self.endpoint} "
+                    f"(top-level keys: {keys}). Fix: set records_path to its dotted path."
+                )
+            self.records_path = found
+            log.info("records_path auto-detected: '%s'", found or "<body>")
+        if isinstance(self.paginator, AutoPaginator):
+            self.paginator.records_path = self.records_path
+        return select_records(body, self.records_path, strict=strict)
+
+    # -- iteration --------------------------------------------------------------------
+    def pages(self, state: State | None) -> Generator[Page, None, None]:
+        paginator = self.paginator
+        if state:
+            request: PageRequest | None = paginator.resume(self.endpoint, self.params, state)
+            log.info("resuming pagination of %s at %s", self.endpoint, state)
+        else:
+            request = paginator.start(self.endpoint, self.params)
+        first = True
+        while request is not None:
+            resp, body, records = self.fetch(request, strict=first)
+            self.fetched += 1
+            if first and self.concurrency > 1:
+                planned = paginator.plan(request, resp, body, records)
+                if planned is not None:
+                    self._log_choice()
+                    yield from self._concurrent(request, resp, records, planned)
+                    return
+            following = paginator.next(request, resp, body, records)
+            if first:
+                self._log_choice()
+                first = False
+            page = self._emit(records, resp, request.state, following.state if following else None)
+            if page is not None:
+                yield page
+            if following is not None and self._guard_reached():
+                return
+            request = following
+        log.info("pagination of %s done: %d pages, %d records", *self._summary())
+
+    def _concurrent(
+        self,
+        first: PageRequest,
+        resp: requests.Response,
+        records: list[Any],
+        planned: list[PageRequest],
+    ) -> Iterator[Page]:
+        todo = planned if self.max_pages is None else planned[: max(self.max_pages - 1, 0)]
+        log.info("fetching %d more pages with concurrency=%d", len(todo), self.concurrency)
+        after_first = planned[0].state if planned else None
+        page = self._emit(records, resp, first.state, after_first)
+        if page is not None:
+            yield page
+        if after_first is not None and self._guard_reached():
+            return
+        pending: deque[tuple[int, Future[tuple[requests.Response, Any, list]]]] = deque()
+        upcoming = iter(enumerate(todo))
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="apisync-page") as pool:
+            try:
+                for index, request in upcoming:
+                    pending.append((index, pool.submit(self.fetch, request, strict=False)))
+                    if len(pending) >= self.concurrency:
+                        break
+                while pending:
+                    index, future = pending.popleft()
+                    page_resp, _, page_records = future.result()
+                    self.fetched += 1
+                    for nxt_index, request in upcoming:
+                        pending.append((nxt_index, pool.submit(self.fetch, request, strict=False)))
+                        break
+                    following = planned[index + 1].state if index + 1 < len(planned) else None
+                    page = self._emit(page_records, page_resp, planned[index].state, following)
+                    if page is not None:
+                        yield page
+                    if following is not None and self._guard_reached():
+                        return
+            finally:
+                for _, future in pending:
+                    future.cancel()
+        log.info("pagination of %s done: %d pages, %d records", *self._summary())
+
+    def _emit(
+        self,
+        records: list[Any],
+        resp: requests.Response,
+        request_state: State,
+        next_state: State | None,
+    ) -> Page | None:
+        if self.max_records is not None and self.records + len(records) > self.max_records:
+            records = records[: self.max_records - self.records]
+        if not records:
+            return None
+        self.records += len(records)
+        return Page(records, resp, self.fetched, next_state, request_state)
+
+    def _guard_reached(self) -> bool:
+        """Called only while more pages exist: True (and ``truncated``) when a guard stops."""
+        if self.max_records is not None and self.records >= self.max_records:
+            log.warning("max_records=%d reached: stopping %s", self.max_records, self.endpoint)
+            self.truncated = True
+        elif self.max_pages is not None and self.fetched >= self.max_pages:
+            log.warning("max_pages=%d reached: stopping %s", self.max_pages, self.endpoint)
+            self.truncated = True
+        return self.truncated
+
+    def _log_choice(self) -> None:
+        paginator = self.paginator
+        if isinstance(paginator, AutoPaginator) and paginator.inner is not None:
+            log.info("paginator 'auto' chose %r (%s)", paginator.inner, paginator.reason)
+
+    def _summary(self) -> tuple[str, int, int]:
+        return self.endpoint, self.fetched, self.records

@@ -1,0 +1,52 @@
+"""Lineage of a pull: input = the API endpoint, outputs = the files written.
+
+Names follow the OpenLineage naming spec (namespace = ``scheme://authority``, name =
+path; local files: namespace ``file``; buckets: ``s3://bucket`` + key). The OpenLineage
+provider is optional: :func:`openlineage_facets` imports it lazily and returns None when
+it is not installed, so nothing here is a hard dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_apisync.client.urls import DEFAULT_PORTS, join_url
+
+Dataset = tuple[str, str]  # (namespace, name)
+
+
+def api_dataset(base_url: str, endpoint: str) -> Dataset:
+    """``("https://api.crm.example:443", "/v2/contacts")`` -- never a query string."""
+    parts = urlsplit(join_url(base_url, endpoint))
+    scheme = parts.scheme.lower()
+    port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}", parts.path or "/"
+
+
+def storage_dataset(uri: str) -> Dataset:
+    """OpenLineage naming for a storage URI (``file:///p`` -> ``("file", "/p")``)."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower() or "file"
+    if scheme in ("file", "local"):
+        return "file", parts.path
+    return f"{scheme}://{parts.netloc}", parts.path.lstrip("/")
+
+
+def output_datasets(folder_uri: str, files: Iterable[str]) -> list[Dataset]:
+    base = folder_uri.rstrip("/")
+    return [storage_dataset(f"{base}/{name}") for name in files]
+
+
+def openlineage_facets(inputs: list[Dataset], outputs: list[Dataset]) -> Any:
+    """An ``OperatorLineage`` when the OpenLineage provider is installed, else None."""
+    try:
+        from airflow.providers.common.compat.openlineage.facet import Dataset as OLDataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+    except ImportError:
+        return None
+    return OperatorLineage(
+        inputs=[OLDataset(namespace=ns, name=name) for ns, name in inputs],
+        outputs=[OLDataset(namespace=ns, name=name) for ns, name in outputs],
+    )

@@ -1,0 +1,253 @@
+"""``ApiPullOperator``: paginated API pull streamed to JSONL files in object storage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.client.pagination import PaginatorArg, resolve_paginator
+from airflow_provider_apisync.hooks.apisync import ApiSyncHook
+from airflow_provider_apisync.operators._common import (
+    fail_fast,
+    log_summary,
+    run_folder,
+    storage_path,
+)
+from airflow_provider_apisync.operators.contracts import RecordContract
+from airflow_provider_apisync.operators.incremental import Incremental
+from airflow_provider_apisync.operators.lineage import (
+    Dataset,
+    api_dataset,
+    openlineage_facets,
+    output_datasets,
+)
+from airflow_provider_apisync.operators.pull_job import PullJob, PullSpec
+from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+DEFAULT_PART_SIZE = 64 * 1024 * 1024
+EVENT_KEYS = ("uri", "records", "pages", "requests", "high_water_mark", "duration_s", "files")
+
+
+def _positive(name: str, value: Any, *, allow_none: bool = True) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiConfigError(name, f"must be a positive integer, got {value!r}.")
+    return value
+
+
+def _key_fields(primary_key: str | Sequence[str] | None) -> tuple[str, ...]:
+    if primary_key is None or primary_key == "":
+        return ()
+    if isinstance(primary_key, str):
+        return (primary_key,)
+    fields = tuple(primary_key)
+    if not fields or not all(isinstance(f, str) and f for f in fields):
+        raise ApiConfigError(
+            "primary_key", f"must be a field path or a list of them, got {primary_key!r}."
+        )
+    return fields
+
+
+class ApiPullOperator(BaseOperator):
+    """Pull every page of ``endpoint`` into JSONL part files; return a small manifest.
+
+    :param endpoint: path below the connection's base URL (templated).
+    :param apisync_conn_id: the ``apisync`` connection.
+    :param params: HTTP query parameters of the first request (templated). Data-interval
+        windows -- ``{"updated_since": "{{ data_interval_start | ts }}"}`` -- are the
+        stateless, backfill-safe way to pull incrementally.
+    :param headers: extra request headers (templated).
+    :param paginator: ``"auto"`` (default), a kind name, or a paginator object.
+    :param records_path: dotted path of the records list; detected when None (templated).
+    :param output: folder URI for the files (templated); default
+        ``file://$AIRFLOW_HOME/apisync/<dag_id>/<task_id>/<run_id>/``.
+    :param incremental: :class:`Incremental` high-water-mark settings.
+    :param primary_key: field path(s) identifying a record; duplicates within the run are
+        dropped (first one wins) and a missing key is a contract violation.
+    :param schema: JSON Schema every record must satisfy.
+    :param on_contract_violation: ``"fail"`` or ``"quarantine"``.
+    :param concurrency: pages fetched in parallel (offset/page paginators with a total).
+    :param max_pages: stop after this many pages (a guard, not an error).
+    :param max_records: stop after this many records.
+    :param part_size: bytes per part file before a new one starts.
+    :param checkpoint_every: pages between checkpoints (1: resume loses nothing).
+    """
+
+    template_fields: Sequence[str] = (
+        "endpoint",
+        "query_params",
+        "headers",
+        "output_uri",
+        "records_path",
+        "incremental",
+    )
+    template_fields_renderers = {"query_params": "json", "headers": "json"}
+    ui_color = "#dff0f7"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ApiPullOperator:
+        # BaseOperator's metaclass merges ``params`` with the DAG's Airflow params before
+        # __init__ runs; keep the caller's own value as the HTTP query parameters.
+        obj = super().__new__(cls)
+        object.__setattr__(obj, "_query_params_arg", kwargs.get("params"))
+        return obj
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        apisync_conn_id: str = ApiSyncHook.default_conn_name,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        paginator: PaginatorArg = "auto",
+        records_path: str | None = None,
+        output: str | None = None,
+        incremental: Incremental | None = None,
+        primary_key: str | Sequence[str] | None = None,
+        schema: Mapping[str, Any] | None = None,
+        on_contract_violation: str = "fail",
+        concurrency: int = 1,
+        max_pages: int | None = None,
+        max_records: int | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        checkpoint_every: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params=params, **kwargs)  # type: ignore[arg-type]
+        raw = getattr(self, "_query_params_arg", None)
+        self.query_params: dict[str, Any] = dict(raw if raw is not None else {})
+        self.endpoint = endpoint
+        self.apisync_conn_id = apisync_conn_id
+        self.headers = dict(headers) if headers else None
+        self.paginator = paginator
+        resolve_paginator(paginator)  # fail at DAG parse time on a bad paginator
+        self.records_path = records_path
+        self.output_uri = output  # BaseOperator.output is the XComArg of the result
+        if incremental is not None and not isinstance(incremental, Incremental):
+            raise ApiConfigError("incremental", "must be an Incremental(...) object.")
+        self.incremental = incremental
+        self.primary_key = _key_fields(primary_key)
+        self.schema = dict(schema) if schema else None
+        self.on_contract_violation = on_contract_violation
+        RecordContract(
+            self.schema, primary_key=self.primary_key, on_violation=on_contract_violation
+        )
+        self.concurrency = _positive("concurrency", concurrency, allow_none=False)
+        self.max_pages = _positive("max_pages", max_pages)
+        self.max_records = _positive("max_records", max_records)
+        self.part_size = _positive("part_size", part_size, allow_none=False)
+        self.checkpoint_every = _positive("checkpoint_every", checkpoint_every, allow_none=False)
+        self._lineage: tuple[list[Dataset], list[Dataset]] | None = None
+
+    # -- execution --------------------------------------------------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            return self._execute(context)
+        except Exception as exc:
+            mapped = fail_fast(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _execute(self, context: Context) -> dict[str, Any]:
+        started = time.monotonic()
+        uri = self.output_uri
+        folder = storage_path(uri, field="output") if uri else run_folder(context)
+        folder.mkdir(parents=True, exist_ok=True)
+        hook = ApiSyncHook(self.apisync_conn_id)
+        client = hook.client
+        ti = context["ti"]
+        params = dict(self.query_params or {})
+        hw_store, mark = None, None
+        if self.incremental is not None:
+            inc = self.incremental
+            if inc.param in params:
+                raise ApiConfigError(
+                    "params",
+                    f"sets '{inc.param}', which incremental controls.",
+                    f"remove '{inc.param}' from params.",
+                )
+            key = f"apisync.hwm.{ti.dag_id}.{ti.task_id}"
+            hw_store = high_water_store(context, outlets=list(self.outlets), key=key)
+            mark = hw_store.get()
+            value = inc.request_value(mark)
+            if value is not None:
+                params[inc.param] = value
+            self.log.info(
+                "incremental: high-water mark %r (%s) -> %s=%r",
+                mark,
+                hw_store.kind,
+                inc.param,
+                value,
+            )
+        spec = PullSpec(
+            endpoint=self.endpoint,
+            params=params,
+            headers=self.headers,
+            paginator=self.paginator,
+            records_path=self.records_path or None,
+            primary_key=self.primary_key,
+            concurrency=self.concurrency,
+            max_pages=self.max_pages,
+            max_records=self.max_records,
+            part_size=self.part_size,
+            checkpoint_every=self.checkpoint_every,
+        )
+        map_index = getattr(ti, "map_index", -1)
+        fingerprint = spec.fingerprint(str(folder), context.get("run_id"), map_index)
+        checkpoints = checkpoint_store(context, folder)
+        contract = RecordContract(
+            self.schema, primary_key=self.primary_key, on_violation=self.on_contract_violation
+        )
+        tracker = self.incremental.tracker(mark) if self.incremental is not None else None
+        try:
+            job = PullJob(
+                client,
+                spec,
+                folder,
+                checkpoints,
+                fingerprint=fingerprint,
+                contract=contract,
+                tracker=tracker,
+            )
+            manifest = job.run()
+        finally:
+            client.close()
+        if hw_store is not None and manifest.get("high_water_mark") not in (None, mark):
+            hw_store.set(manifest["high_water_mark"])
+            self.log.info("high-water mark advanced to %r", manifest["high_water_mark"])
+        checkpoints.clear()
+        manifest["duration_s"] = round(time.monotonic() - started, 3)
+        self._emit_events(context, manifest)
+        inputs = [api_dataset(client.base_url, self.endpoint)]
+        self._lineage = (
+            inputs,
+            output_datasets(manifest["uri"], [p["name"] for p in manifest["parts"]]),
+        )
+        log_summary(self.log, self.task_id, {k: v for k, v in manifest.items() if k != "parts"})
+        return manifest
+
+    def _emit_events(self, context: Context, manifest: dict[str, Any]) -> None:
+        """Attach the summary to every outlet asset's event (``outlet_events[...].extra``)."""
+        from airflow.sdk import Asset
+
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        extra = {k: manifest[k] for k in EVENT_KEYS if k in manifest}
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                events[outlet].extra.update(extra)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: input = the API endpoint, outputs = the part files (lazy import)."""
+        if self._lineage is None:
+            return None
+        return openlineage_facets(*self._lineage)
