@@ -1,6 +1,7 @@
 """Airflow operators: pulls, pushes and reconciliation."""
 
+from airflow_provider_apisync.operators.bulk import ApiBulkJobOperator
 from airflow_provider_apisync.operators.incremental import Incremental
 from airflow_provider_apisync.operators.pull import ApiPullOperator
 
-__all__ = ["ApiPullOperator", "Incremental"]
+__all__ = ["ApiBulkJobOperator", "ApiPullOperator", "Incremental"]
