@@ -31,7 +31,7 @@ N = 95  # not a multiple of the page size: the last page is short
 
 # style -> (explicit paginator, request params, class "auto" must choose)
 STYLES = {
-    "offset": (OffsetPaginator(limit=10, total_path="total"), {}, OffsetPaginator),
+    "offset": (OffsetPaginator(limit=10, total_path="total"), {"limit": 10}, OffsetPaginator),
     "page": (
         PageNumberPaginator(page_size=10, size_param="per_page", total_pages_path="total_pages"),
         {"page": 1, "per_page": 10},
@@ -111,9 +111,11 @@ def test_faults_mid_pagination_are_retried_without_gaps_or_duplicates(api, style
     assert mid.fired == 2 and api.faults.total >= 2
 
 
+@pytest.mark.parametrize("auto", [False, True], ids=["explicit", "auto"])
 @pytest.mark.parametrize("style", [s for s in STYLES if s != "single"])
-def test_resume_from_page_state_fetches_only_remaining_pages(api, style):
+def test_resume_from_page_state_fetches_only_remaining_pages(api, style, auto):
     paginator, params, _ = STYLES[style]
+    paginator = "auto" if auto else paginator
     first = list(itertools.islice(pull(api, style, paginator, params), 4))
     state = first[-1].state
     assert state is not None
@@ -258,6 +260,14 @@ def test_link_header_parser_handles_rfc8288_forms():
         "first": "https://api.example/items?page=1",
     }
     assert parse_link_header(None) == {} and parse_link_header("garbage") == {}
+
+
+def test_resume_state_in_logs_is_redacted():
+    from airflow_provider_apisync.client.pagination import safe_state
+
+    state = {"auto": {"kind": "link"}, "next": {"url": "https://h/x?page=2&api_key=SECRET"}}
+    assert "SECRET" not in str(safe_state(state))
+    assert safe_state(state)["next"]["url"].startswith("https://h/x?page=2")
 
 
 def test_get_path_matches_keys_with_dots_and_list_indexes():

@@ -172,9 +172,23 @@ def test_incremental_param_conflict_is_a_clear_failure(api, tmp_path):
 
 def test_dag_params_do_not_leak_into_query(api, tmp_path):
     with DAG("with_params", schedule=None, params={"env": "prod"}):
-        op = make_op(tmp_path, paginator=CursorPaginator("response_metadata.next_cursor"),
-                     endpoint="/paged/cursor/contacts")
+        op = make_op(
+            tmp_path,
+            paginator=CursorPaginator("response_metadata.next_cursor"),
+            endpoint="/paged/cursor/contacts",
+        )
     assert op.query_params == {"limit": 10}
     assert op.params["env"] == "prod"  # Airflow params still reach templates
     op.execute(make_context())
     assert all("env" not in r.query for r in api.log("GET"))
+
+
+@pytest.mark.parametrize(
+    ("style", "match"),
+    [("loop", "PaginationLoopError"), ("foreign", "ForeignHostError")],
+)
+def test_loop_and_foreign_host_fail_without_wasting_retries(api, tmp_path, style, match):
+    op = make_op(tmp_path, endpoint=f"/paged/{style}/contacts")
+    with pytest.raises(AirflowFailException, match=match):
+        op.execute(make_context())
+    assert len(api.log("GET")) == (2 if style == "loop" else 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from airflow_provider_apisync.client.session import GuardedSession
 from airflow_provider_apisync.client.urls import HostGuard, join_url, path_of, redact_url
 
 if TYPE_CHECKING:
-    from airflow_provider_apisync.client.pagination import Page, Paginator
+    from airflow_provider_apisync.client.pagination import Pages, Paginator
 
 audit_log = logging.getLogger("airflow_provider_apisync.audit")
 log = logging.getLogger(__name__)
@@ -160,8 +160,8 @@ class ApiClient:
         max_records: int | None = None,
         concurrency: int = 1,
         state: Mapping[str, Any] | None = None,
-    ) -> Iterator[Page]:
-        """Iterate pages (each with ``.records`` and ``.response``); see ``pagination``."""
+    ) -> Pages:
+        """Iterate pages (``.records``, ``.response``, ``.state``); see ``client.pagination``."""
         from airflow_provider_apisync.client.pagination import paginate
 
         return paginate(

@@ -58,6 +58,7 @@ __all__ = [
     "paginator_from_spec",
     "parse_link_header",
     "resolve_paginator",
+    "safe_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,21 @@ class Page:
     def url(self) -> str:
         """The page's URL with secrets redacted."""
         return redact_url(self.response.url)
+
+
+def safe_state(state: Mapping[str, Any] | None) -> Any:
+    """``state`` for log lines: URLs with secret-looking query values redacted."""
+    if not state:
+        return state
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if isinstance(value, Mapping):
+            out[key] = safe_state(value)
+        elif isinstance(value, str) and "://" in value:
+            out[key] = redact_url(value)
+        else:
+            out[key] = value
+    return out
 
 
 def resolve_paginator(paginator: PaginatorArg) -> Paginator:
@@ -233,7 +249,7 @@ class _Walk:
         paginator = self.paginator
         if state:
             request: PageRequest | None = paginator.resume(self.endpoint, self.params, state)
-            log.info("resuming pagination of %s at %s", self.endpoint, state)
+            log.info("resuming pagination of %s at %s", self.endpoint, safe_state(state))
         else:
             request = paginator.start(self.endpoint, self.params)
         first = True
@@ -246,6 +262,11 @@ class _Walk:
                     self._log_choice()
                     yield from self._concurrent(request, resp, records, planned)
                     return
+                log.info(
+                    "concurrency=%d unused: pages are fetched one by one (only offset and "
+                    "page-number paging with a known total can be fetched in parallel)",
+                    self.concurrency,
+                )
             following = paginator.next(request, resp, body, records)
             if first:
                 self._log_choice()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from airflow_provider_apisync.client.config import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_apisync.client.pagination import Page, Paginator
+    from airflow_provider_apisync.client.pagination import Pages, Paginator
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ class ApiSyncHook(BaseHook):
         records_path: str | None = None,
         params: Mapping[str, Any] | None = None,
         **kwargs: Any,
-    ) -> Iterator[Page]:
-        """Iterate pages of ``endpoint``; each page has ``.records`` and ``.response``."""
+    ) -> Pages:
+        """Iterate pages of ``endpoint`` (``.records``, ``.response``, resumable ``.state``)."""
         return self.client.paginate(
             endpoint, paginator=paginator, records_path=records_path, params=params, **kwargs
         )

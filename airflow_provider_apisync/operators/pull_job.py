@@ -13,14 +13,14 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.jsonl import encode_lines
-from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate
+from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate, safe_state
 from airflow_provider_apisync.client.records import record_key
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
@@ -240,7 +240,8 @@ class PullJob:
         }
 
     def _snapshot(self) -> dict[str, Any]:
-        progress = {**asdict(self.progress), **self._counters()}
+        progress = {**vars(self.progress), **self._counters()}
+        progress["quarantine_files"] = list(self.progress.quarantine_files)
         return {"progress": progress, "output": self.sink.snapshot()}
 
     def _save(self) -> None:
@@ -285,7 +286,7 @@ class PullJob:
             status,
             self.progress.pages,
             self.progress.records,
-            self.progress.state,
+            safe_state(self.progress.state),
         )
         if self.tracker is not None and self.progress.high_water_mark is not None:
             self.tracker.offer(self.progress.high_water_mark)

@@ -315,8 +315,7 @@ class Pagination:
             return request.path.rsplit("/", 1)[-1] + "?" + urlencode(query)
         return self._url(request, query, origin)
 
-    def style_link(self, request: Request, rows: Rows) -> Response:
-        return self._link_page(request, rows)
+    style_link = _link_page
 
     def style_loop_link(self, request: Request, rows: Rows) -> Response:
         size = self._size(request, "per_page", 30)
@@ -337,8 +336,7 @@ class Pagination:
             extra["paging"] = {"next": {"after": str(stop), "link": link}}
         return _body("results", rows.chunk(start, stop), extra)
 
-    def style_hubspot(self, request: Request, rows: Rows) -> Response:
-        return self._hubspot_page(request, rows)
+    style_hubspot = _hubspot_page
 
     def style_foreign(self, request: Request, rows: Rows) -> Response:
         return self._hubspot_page(request, rows, origin=self.foreign_origin)
