@@ -129,14 +129,14 @@ class ApiClient:
         }
         self.stats.request()
         try:
-            return self._with_retries(method, url, facts, correlation_id, kwargs)
+            return self._with_retries(method, url, facts, correlation_id, kwargs, idempotency_key)
         except ApiAuthError as exc:
             if exc.status != 401 or not self._recover_auth():
                 self.stats.error(exc.category)
                 raise
             log.warning("401 from %s: credentials reloaded, retrying once", path_of(url))
         try:
-            return self._with_retries(method, url, facts, correlation_id, kwargs)
+            return self._with_retries(method, url, facts, correlation_id, kwargs, idempotency_key)
         except ApiError as exc:
             self.stats.error(exc.category)
             raise
@@ -237,6 +237,7 @@ class ApiClient:
         facts: RequestFacts,
         correlation_id: str,
         kwargs: dict[str, Any],
+        idempotency_key: str | None = None,
     ) -> requests.Response:
         retrying = self.retry_policy.retrying(
             facts, sleep=self._sleep, before_sleep=self._before_sleep
@@ -244,7 +245,12 @@ class ApiClient:
         for attempt in retrying:
             with attempt:
                 return self._attempt(
-                    method, url, correlation_id, attempt.retry_state.attempt_number, kwargs
+                    method,
+                    url,
+                    correlation_id,
+                    attempt.retry_state.attempt_number,
+                    kwargs,
+                    idempotency_key,
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -259,7 +265,13 @@ class ApiClient:
             self.stats.throttle(wait)
 
     def _attempt(
-        self, method: str, url: str, correlation_id: str, attempt: int, kwargs: dict[str, Any]
+        self,
+        method: str,
+        url: str,
+        correlation_id: str,
+        attempt: int,
+        kwargs: dict[str, Any],
+        idempotency_key: str | None = None,
     ) -> requests.Response:
         self.throttle.before_request()
         started = time.perf_counter()
@@ -270,13 +282,22 @@ class ApiClient:
         except requests.RequestException as exc:
             ms = (time.perf_counter() - started) * 1000
             self.stats.attempt(None, ms)
-            self._audit(method, url, None, ms, attempt, correlation_id, None)
+            self._audit(method, url, None, ms, attempt, correlation_id, None, idempotency_key)
             raise _transport_error(exc, method, url, correlation_id, attempt) from None
         ms = (time.perf_counter() - started) * 1000
         self.stats.attempt(resp.status_code, ms)
         status = parse_rate_limit(resp.headers)
         self.throttle.observe(status)
-        self._audit(method, resp.url or url, resp.status_code, ms, attempt, correlation_id, status)
+        self._audit(
+            method,
+            resp.url or url,
+            resp.status_code,
+            ms,
+            attempt,
+            correlation_id,
+            status,
+            idempotency_key,
+        )
         if resp.status_code >= 400:
             raise self._http_error(resp, method, correlation_id, attempt, status)
         return resp
@@ -321,10 +342,11 @@ class ApiClient:
         attempt: int,
         correlation_id: str,
         quota: RateLimitStatus | None,
+        idempotency_key: str | None = None,
     ) -> None:
         remaining = quota.remaining if quota and quota.remaining is not None else "-"
         audit_log.info(
-            "apisync %s %s status=%s ms=%.0f attempt=%d correlation_id=%s remaining=%s",
+            "apisync %s %s status=%s ms=%.0f attempt=%d correlation_id=%s remaining=%s%s",
             method,
             path_of(url),
             status if status is not None else "ERR",
@@ -332,6 +354,7 @@ class ApiClient:
             attempt,
             correlation_id,
             remaining,
+            f" idempotency_key={idempotency_key}" if idempotency_key else "",
         )
 
 

@@ -14,9 +14,11 @@ from typing import Any
 
 from airflow_provider_apisync.testing.fakeapi import faults as _faults
 from airflow_provider_apisync.testing.fakeapi.auth import TOKEN_PATH, FakeAuth
+from airflow_provider_apisync.testing.fakeapi.batch import Batches, Validation
 from airflow_provider_apisync.testing.fakeapi.collections import Collection, make_records
 from airflow_provider_apisync.testing.fakeapi.faults import Faults
 from airflow_provider_apisync.testing.fakeapi.http import Request, Response, start_server
+from airflow_provider_apisync.testing.fakeapi.idempotency import IdempotencyKeys
 from airflow_provider_apisync.testing.fakeapi.pagination import Pagination
 from airflow_provider_apisync.testing.fakeapi.ratelimit import RateLimit
 
@@ -41,6 +43,7 @@ class FakeApi:
         rate_limit: RateLimit | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        idempotency: bool = True,
     ) -> None:
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.auth = auth if auth is not None else FakeAuth()
@@ -58,6 +61,9 @@ class FakeApi:
         for name, records in (seed or {}).items():
             self.seed(name, records)
         self._install_core_routes()
+        self.idempotency = IdempotencyKeys(enabled=idempotency).install(self)
+        self.validation = Validation().install(self)
+        self.batches = Batches(self.validation).install(self)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> FakeApi:
