@@ -113,7 +113,8 @@ class ApiBulkJobOperator(BaseOperator):
         which case an unlisted state fails fast instead of being polled until ``timeout``.
     :param error_path: where a failed job's reason is (default: ``errorMessage``,
         ``errors.0.message``, ``error.message``, ``error``).
-    :param upload: JSONL file URI, or a pull's output folder, to upload (templated).
+    :param upload: what to upload (templated): a JSONL file URI, a pull's output folder or
+        manifest (its XCom), or a list of dicts -- read by the push's ``records_source``.
     :param upload_endpoint: where chunks go (``upload_method``, default PUT), with ``{job_id}``.
     :param upload_format: ``csv`` (header row per chunk; Salesforce) or ``jsonl``.
     :param upload_columns: CSV columns; default: the first record's keys.
@@ -174,7 +175,7 @@ class ApiBulkJobOperator(BaseOperator):
         failure_states: Sequence[str] = FAILURE_STATES,
         running_states: Sequence[str] | None = None,
         error_path: str | None = None,
-        upload: str | None = None,
+        upload: Any = None,
         upload_endpoint: str | None = None,
         upload_method: str = "PUT",
         upload_format: str = "csv",

@@ -22,12 +22,10 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import (
-    ApiConfigError,
     ApiContractError,
     ApiTransportError,
     PaginationLoopError,
 )
-from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.client.records import (
     decode_json,
     find_records_path,
@@ -37,8 +35,8 @@ from airflow_provider_apisync.client.records import (
 from airflow_provider_apisync.client.urls import redact_url
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
-from airflow_provider_apisync.operators._common import storage_path
 from airflow_provider_apisync.operators.pull_output import MANIFEST, PartSink
+from airflow_provider_apisync.operators.records_source import records_source
 from airflow_provider_apisync.operators.state import CheckpointStore
 
 log = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ class BulkSpec:
     running_states: tuple[str, ...] | None = None
     error_path: str | None = None
     headers: dict[str, str] | None = None
-    upload: str | None = None
+    upload: Any = None  # anything ``records_source`` takes: JSONL URI, pull folder/manifest
     upload_endpoint: str | None = None
     upload_method: str = "PUT"
     upload_format: str = "csv"
@@ -196,7 +194,7 @@ class BulkJobRun:
         if done:
             log.info("upload resumes after %d chunks (%d records)", done, record.uploaded_records)
         chunks = fmt.upload_chunks(
-            iter_upload_records(spec.upload),
+            iter(records_source(spec.upload, field="upload")),
             fmt=spec.upload_format,
             chunk_records=spec.upload_chunk_records,
             chunk_bytes=spec.upload_chunk_bytes,
@@ -214,8 +212,7 @@ class BulkJobRun:
                 "uploaded chunk %d: %d records, %d bytes", index + 1, chunk.records, len(chunk.body)
             )
         log.info(
-            "upload of %s done: %d records in %d chunks",
-            spec.upload,
+            "upload done: %d records in %d chunks",
             record.uploaded_records,
             record.uploaded_chunks,
         )
@@ -417,34 +414,3 @@ def _guarded_chunks(resp: requests.Response, url: str) -> Iterator[bytes]:
             method="GET",
             url=url,
         ) from None
-
-
-# -- the upload input ---------------------------------------------------------------------
-def upload_files(uri: str) -> list[ObjectStoragePath]:
-    """A JSONL file, or a folder written by a pull (its ``_manifest.json`` lists the files)."""
-    path = storage_path(uri, field="upload")
-    if path.name == MANIFEST:
-        path = path.parent
-    if path.is_file():
-        return [path]
-    manifest = path / MANIFEST
-    if path.is_dir() and manifest.is_file():
-        try:
-            files = json.loads(manifest.read_bytes())["files"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ApiConfigError("upload", f"cannot read {manifest}: {exc}.") from None
-        return [storage_path(f, field="upload") if "://" in f else path / f for f in files]
-    if path.is_dir():
-        raise ApiConfigError(
-            "upload",
-            f"folder {path} has no {MANIFEST}: the task writing it has not finished.",
-            "point at a completed pull's output folder or at one .jsonl file.",
-        )
-    raise ApiConfigError("upload", f"{path} does not exist.", "check the URI.")
-
-
-def iter_upload_records(uri: str) -> Iterator[Any]:
-    """Records of the upload input, one JSONL line at a time."""
-    for path in upload_files(uri):
-        with path.open("rb") as fileobj:
-            yield from iter_jsonl(fileobj, source=str(path))
