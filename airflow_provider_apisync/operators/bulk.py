@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,19 @@ from airflow_provider_apisync.operators._common import (
     run_folder,
     storage_path,
 )
-from airflow_provider_apisync.operators.bulk_job import BulkJobRun, BulkSpec
+from airflow_provider_apisync.operators.bulk_job import BulkJobRun
+from airflow_provider_apisync.operators.bulk_spec import (
+    FAILURE_STATES,
+    SUCCESS_STATES,
+    BulkJobTimeout,
+    BulkSpec,
+    default_deferrable,
+    infer_result_mode,
+    needs_job_id,
+    number,
+    seconds,
+    states,
+)
 from airflow_provider_apisync.operators.lineage import (
     Dataset,
     api_dataset,
@@ -42,63 +55,11 @@ from airflow_provider_apisync.operators.lineage import (
     output_datasets,
 )
 
-try:  # Airflow 3.x
-    from airflow.sdk.exceptions import AirflowException
-except ImportError:  # pragma: no cover - older layouts
-    from airflow.exceptions import AirflowException  # type: ignore[no-redef,attr-defined]
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Terminal states, compared case-insensitively (Salesforce, HubSpot and common spellings).
-SUCCESS_STATES = ("JobComplete", "COMPLETE", "completed", "succeeded", "success", "done")
-FAILURE_STATES = ("Failed", "Aborted", "CANCELED", "cancelled", "error", "expired")
-RESULT_MODES = ("locator", "urls", "none")
 DEFERRAL_GRACE_S = 60.0
 EVENT_KEYS = ("uri", "records", "pages", "requests", "job_id", "job_state", "duration_s", "files")
-
-
-def default_deferrable() -> bool:
-    """Airflow's ``[operators] default_deferrable`` (False when unset)."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.configuration import conf  # type: ignore[no-redef]
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
-
-
-class BulkJobTimeout(AirflowException):
-    """The job was still running at ``timeout``. Retryable: the next try reuses the job."""
-
-
-def _number(name: str, value: Any, *, minimum: float, allow_none: bool = False) -> Any:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ApiConfigError(name, f"must be a number >= {minimum:g}, got {value!r}.")
-    return value
-
-
-def _seconds(name: str, value: Any) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    return float(_number(name, value, minimum=0.001))
-
-
-def _states(name: str, value: Any) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else tuple(value or ())
-    if not items or not all(isinstance(s, str) and s for s in items):
-        raise ApiConfigError(name, f"must be a non-empty list of state names, got {value!r}.")
-    return items
-
-
-def _needs_job_id(name: str, endpoint: Any) -> None:
-    if endpoint is not None and (not isinstance(endpoint, str) or "{job_id}" not in endpoint):
-        raise ApiConfigError(
-            name,
-            f"'{endpoint}' does not say where the job id goes.",
-            "write it with a {job_id} placeholder, e.g. '/jobs/ingest/{job_id}'.",
-        )
 
 
 class ApiBulkJobOperator(BaseOperator):
@@ -208,18 +169,18 @@ class ApiBulkJobOperator(BaseOperator):
         super().__init__(**kwargs)
         if not isinstance(create_endpoint, str) or not create_endpoint:
             raise ApiConfigError("create_endpoint", "is empty.", "give e.g. '/jobs/ingest'.")
-        _needs_job_id("status_endpoint", status_endpoint)
-        _needs_job_id("upload_endpoint", upload_endpoint)
-        _needs_job_id("complete_endpoint", complete_endpoint)
-        _needs_job_id("results_endpoint", results_endpoint)
+        needs_job_id("status_endpoint", status_endpoint)
+        needs_job_id("upload_endpoint", upload_endpoint)
+        needs_job_id("complete_endpoint", complete_endpoint)
+        needs_job_id("results_endpoint", results_endpoint)
         self.create_endpoint = create_endpoint
         self.create_body = create_body
         self.status_endpoint = status_endpoint
         self.apisync_conn_id = apisync_conn_id
         self.job_id_path = job_id_path
         self.status_path = status_path
-        self.success_states = _states("success_states", success_states)
-        self.failure_states = _states("failure_states", failure_states)
+        self.success_states = states("success_states", success_states)
+        self.failure_states = states("failure_states", failure_states)
         overlap = {s.casefold() for s in self.success_states} & {
             s.casefold() for s in self.failure_states
         }
@@ -228,7 +189,7 @@ class ApiBulkJobOperator(BaseOperator):
                 "failure_states", f"shares {sorted(overlap)} with success_states.", ""
             )
         self.running_states = (
-            None if running_states is None else _states("running_states", running_states)
+            None if running_states is None else states("running_states", running_states)
         )
         self.error_path = error_path
         if upload is not None and upload_endpoint is None:
@@ -246,10 +207,10 @@ class ApiBulkJobOperator(BaseOperator):
             raise ApiConfigError("upload_format", f"'{upload_format}' is not 'csv' or 'jsonl'.")
         self.upload_format = upload_format
         self.upload_columns = list(upload_columns) if upload_columns else None
-        self.upload_chunk_records = _number(
+        self.upload_chunk_records = number(
             "upload_chunk_records", upload_chunk_records, minimum=1, allow_none=True
         )
-        self.upload_chunk_bytes = _number(
+        self.upload_chunk_bytes = number(
             "upload_chunk_bytes", upload_chunk_bytes, minimum=1, allow_none=True
         )
         self.complete_endpoint = complete_endpoint
@@ -257,7 +218,7 @@ class ApiBulkJobOperator(BaseOperator):
         self.complete_body = (
             complete_body if complete_body is not None else {"state": "UploadComplete"}
         )
-        self.result_mode = self._result_mode(result_mode, results_endpoint, result_urls_path)
+        self.result_mode = infer_result_mode(result_mode, results_endpoint, result_urls_path)
         self.results_endpoint = results_endpoint
         self.results_params = dict(results_params) if results_params else None
         self.locator_param = locator_param
@@ -271,33 +232,17 @@ class ApiBulkJobOperator(BaseOperator):
             raise ApiConfigError("csv_delimiter", f"must be one character, got {csv_delimiter!r}.")
         self.csv_delimiter = csv_delimiter
         self.output_uri = output  # BaseOperator.output is the XComArg of the result
-        self.part_size = int(_number("part_size", part_size, minimum=1))
+        self.part_size = int(number("part_size", part_size, minimum=1))
         self.headers = dict(headers) if headers else None
         self.idempotency_header = idempotency_header
         self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
-        self.poll_interval = _seconds("poll_interval", poll_interval)
-        self.poll_backoff = float(_number("poll_backoff", poll_backoff, minimum=1))
-        self.max_poll_interval = _seconds("max_poll_interval", max_poll_interval)
+        self.poll_interval = seconds("poll_interval", poll_interval)
+        self.poll_backoff = float(number("poll_backoff", poll_backoff, minimum=1))
+        self.max_poll_interval = seconds("max_poll_interval", max_poll_interval)
         if self.max_poll_interval < self.poll_interval:
             raise ApiConfigError("max_poll_interval", "is shorter than poll_interval.")
-        self.timeout_s = _seconds("timeout", timeout)
+        self.timeout_s = seconds("timeout", timeout)
         self._lineage: tuple[list[Dataset], list[Dataset]] | None = None
-
-    @staticmethod
-    def _result_mode(mode: str | None, endpoint: str | None, urls_path: str | None) -> str:
-        if mode is None:
-            mode = "locator" if endpoint else "urls" if urls_path else "none"
-        if mode not in RESULT_MODES:
-            raise ApiConfigError("result_mode", f"'{mode}' is not one of {RESULT_MODES}.")
-        if mode == "locator" and not endpoint:
-            raise ApiConfigError("results_endpoint", "is required for result_mode='locator'.", "")
-        if mode == "urls" and not urls_path:
-            raise ApiConfigError(
-                "result_urls_path",
-                "is required for result_mode='urls'.",
-                "give the dotted path of the file URL(s), e.g. 'result'.",
-            )
-        return mode
 
     # -- entry points -----------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -318,39 +263,8 @@ class ApiBulkJobOperator(BaseOperator):
 
     # -- one execute or resume ---------------------------------------------------------
     def _spec(self) -> BulkSpec:
-        return BulkSpec(
-            create_endpoint=self.create_endpoint,
-            create_body=self.create_body,
-            status_endpoint=self.status_endpoint,
-            job_id_path=self.job_id_path,
-            status_path=self.status_path,
-            success_states=self.success_states,
-            failure_states=self.failure_states,
-            running_states=self.running_states,
-            error_path=self.error_path,
-            headers=self.headers,
-            upload=self.upload,
-            upload_endpoint=self.upload_endpoint,
-            upload_method=self.upload_method,
-            upload_format=self.upload_format,
-            upload_columns=self.upload_columns,
-            upload_chunk_records=self.upload_chunk_records,
-            upload_chunk_bytes=self.upload_chunk_bytes,
-            complete_endpoint=self.complete_endpoint,
-            complete_method=self.complete_method,
-            complete_body=self.complete_body,
-            result_mode=self.result_mode,
-            results_endpoint=self.results_endpoint,
-            results_params=self.results_params,
-            locator_param=self.locator_param,
-            locator_header=self.locator_header,
-            result_urls_path=self.result_urls_path,
-            result_format=self.result_format,
-            records_path=self.records_path,
-            csv_delimiter=self.csv_delimiter,
-            part_size=self.part_size,
-            idempotency_header=self.idempotency_header,
-        )
+        """The rendered configuration (operator attributes share the field names)."""
+        return BulkSpec(**{f.name: getattr(self, f.name) for f in fields(BulkSpec)})
 
     def _run(self, context: Context, *, resumed: bool) -> Any:
         now = time.time()
@@ -371,7 +285,7 @@ class ApiBulkJobOperator(BaseOperator):
                     "a new job."
                 )
         else:
-            record = self._start_try(record, fingerprint, now, _try_number(context))
+            record = self._start_try(record, fingerprint, now, _trynumber(context))
         hook = ApiSyncHook(self.apisync_conn_id)
         client = hook.client
         run = BulkJobRun(client, spec, store, folder, record)
@@ -528,6 +442,6 @@ class ApiBulkJobOperator(BaseOperator):
         return openlineage_facets(*self._lineage)
 
 
-def _try_number(context: Context) -> int | None:
+def _trynumber(context: Context) -> int | None:
     number = getattr(context.get("ti"), "try_number", None)  # type: ignore[attr-defined]
     return number if isinstance(number, int) else None

@@ -13,9 +13,8 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import ObjectStoragePath
@@ -35,6 +34,7 @@ from airflow_provider_apisync.client.records import (
 from airflow_provider_apisync.client.urls import redact_url
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
+from airflow_provider_apisync.operators.bulk_spec import BulkSpec
 from airflow_provider_apisync.operators.pull_output import MANIFEST, PartSink
 from airflow_provider_apisync.operators.records_source import records_source
 from airflow_provider_apisync.operators.state import CheckpointStore
@@ -46,72 +46,6 @@ READ_CHUNK = 64 * 1024
 COUNTERS = ("requests", "retries", "throttled")
 #: Result downloads accept what they can parse (the session's default is JSON only).
 RESULT_ACCEPT = "text/csv, application/x-ndjson, application/json;q=0.9, */*;q=0.5"
-
-
-@dataclass
-class BulkSpec:
-    """A rendered bulk-job configuration (endpoints may hold ``{job_id}``)."""
-
-    create_endpoint: str
-    create_body: Any
-    status_endpoint: str
-    job_id_path: str = "id"
-    status_path: str = "state"
-    success_states: tuple[str, ...] = ()
-    failure_states: tuple[str, ...] = ()
-    running_states: tuple[str, ...] | None = None
-    error_path: str | None = None
-    headers: dict[str, str] | None = None
-    upload: Any = None  # anything ``records_source`` takes: JSONL URI, pull folder/manifest
-    upload_endpoint: str | None = None
-    upload_method: str = "PUT"
-    upload_format: str = "csv"
-    upload_columns: list[str] | None = None
-    upload_chunk_records: int | None = 10_000
-    upload_chunk_bytes: int | None = 50 * 1024 * 1024
-    complete_endpoint: str | None = None
-    complete_method: str = "PATCH"
-    complete_body: Any = None
-    result_mode: str = "none"
-    results_endpoint: str | None = None
-    results_params: dict[str, Any] | None = None
-    locator_param: str = "locator"
-    locator_header: str = "Sforce-Locator"
-    result_urls_path: str | None = None
-    result_format: str = "auto"
-    records_path: str | None = None
-    csv_delimiter: str = ","
-    part_size: int = 64 * 1024 * 1024
-    idempotency_header: str | None = None
-
-    def endpoint(self, template: str, job_id: str) -> str:
-        return template.replace("{job_id}", quote(job_id, safe=""))
-
-    def classify(self, state: Any) -> str:
-        """``success``, ``failure`` or ``running`` (case-insensitive); ``unknown`` when
-        ``running_states`` is set and the state is in none of the lists."""
-        text = str(state).casefold()
-        if text in {s.casefold() for s in self.success_states}:
-            return "success"
-        if text in {s.casefold() for s in self.failure_states}:
-            return "failure"
-        if self.running_states is None or text in {s.casefold() for s in self.running_states}:
-            return "running"
-        return "unknown"
-
-    def identity(self) -> list[Any]:
-        """What makes two tries the same job (used in the record's fingerprint)."""
-        return [
-            self.create_endpoint,
-            self.create_body,
-            self.status_endpoint,
-            self.upload,
-            self.upload_endpoint,
-            self.upload_format,
-            self.upload_columns,
-            self.upload_chunk_records,
-            self.upload_chunk_bytes,
-        ]
 
 
 class BulkJobRun:

@@ -41,66 +41,33 @@ a query selecting one, fails the job the way Salesforce does (``errorMessage``).
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import itertools
 import json
 import re
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_apisync.testing.fakeapi.bulk_model import (
+    COUNT_HEADER,
+    HUBSPOT,
+    LOCATOR_HEADER,
+    SALESFORCE,
+    BulkJob,
+    Lifecycle,
+    collection_for,
+    encode_csv,
+    iso,
+    json_body,
+    parse_soql,
+    parse_upload,
+    salesforce_info,
+    sf_error,
+)
 from airflow_provider_apisync.testing.fakeapi.http import Request, Response
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.testing.fakeapi.server import FakeApi
-
-LOCATOR_HEADER = "Sforce-Locator"
-COUNT_HEADER = "Sforce-NumberOfRecords"
-API_VERSION = "62.0"
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """The states a kind of job walks through once processing starts."""
-
-    running: tuple[str, ...]
-    success: str
-    failure: str
-
-
-SALESFORCE = Lifecycle(("UploadComplete", "InProgress"), "JobComplete", "Failed")
-HUBSPOT = Lifecycle(("PENDING", "PROCESSING"), "COMPLETE", "CANCELED")
-
-
-@dataclass
-class BulkJob:
-    """One job as the fake server keeps it."""
-
-    id: str
-    kind: str  # ingest | query | export
-    spec: dict[str, Any]
-    collection: str
-    lifecycle: Lifecycle
-    state: str
-    columns: list[str] = field(default_factory=list)
-    rows: list[dict[str, str]] = field(default_factory=list)  # uploaded (ingest)
-    uploads: int = 0
-    polls: int = 0  # status reads
-    reads_running: int = 0  # status reads since processing started
-    started: float | None = None  # processing began (UploadComplete)
-    error: str | None = None  # the job will end in the failure state with this message
-    results: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    created: float = field(default_factory=time.time)
-    finished: float | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in (self.lifecycle.success, self.lifecycle.failure, "Aborted")
 
 
 class BulkJobs:
@@ -184,30 +151,30 @@ class BulkJobs:
             return job
 
     def _create_ingest(self, request: Request) -> Response:
-        body = _body(request)
+        body = json_body(request)
         obj, operation = body.get("object"), body.get("operation")
         if not obj or operation != "insert":
-            return _sf_error(400, "INVALIDJOB", "object is required; operation must be insert")
+            return sf_error(400, "INVALIDJOB", "object is required; operation must be insert")
         content = str(body.get("contentType") or "CSV").upper()
         if content not in ("CSV", "JSONL"):  # JSONL: a FakeApi extension
-            return _sf_error(400, "INVALIDJOB", f"contentType {content} is not supported")
+            return sf_error(400, "INVALIDJOB", f"contentType {content} is not supported")
         spec = {**body, "contentType": content}
         job = self._new("ingest", spec, str(obj), SALESFORCE, "Open")
-        return Response.json(self._job_info(job))
+        return Response.json(salesforce_info(job))
 
     def _create_query(self, request: Request) -> Response:
-        body = _body(request)
+        body = json_body(request)
         parsed = parse_soql(str(body.get("query") or ""))
         if body.get("operation") not in ("query", "queryAll") or parsed is None:
-            return _sf_error(
+            return sf_error(
                 400, "INVALIDJOB", "operation must be query and query 'SELECT f, .. FROM Object'"
             )
         fields, obj = parsed
         job = self._new("query", {**body, "fields": fields}, obj, SALESFORCE, "UploadComplete")
-        return Response.json(self._job_info(job))
+        return Response.json(salesforce_info(job))
 
     def _create_export(self, request: Request) -> Response:
-        body = _body(request)
+        body = json_body(request)
         obj, props = body.get("objectType"), body.get("objectProperties")
         if not obj or not isinstance(props, list) or not props:
             return Response.json(
@@ -227,17 +194,17 @@ class BulkJobs:
     def _upload(self, request: Request) -> Response:
         job = self._job(request)
         if job is None or job.kind != "ingest":
-            return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         if job.state != "Open":
-            return _sf_error(409, "INVALIDJOBSTATE", f"Job is in state {job.state}, not Open")
+            return sf_error(409, "INVALIDJOBSTATE", f"Job is in state {job.state}, not Open")
         content_type = request.headers.get("Content-Type", "")
         expected = "text/csv" if job.spec["contentType"] == "CSV" else "json"
         if expected not in content_type:
-            return _sf_error(400, "INVALIDCONTENTTYPE", f"expected {expected}, got {content_type}")
+            return sf_error(400, "INVALIDCONTENTTYPE", f"expected {expected}, got {content_type}")
         try:
-            columns, rows = _parse_upload(request.body, job.spec["contentType"])
+            columns, rows = parse_upload(request.body, job.spec["contentType"])
         except ValueError as exc:
-            return _sf_error(400, "INVALIDBATCH", str(exc))
+            return sf_error(400, "INVALIDBATCH", str(exc))
         with self._lock:
             for name in columns:
                 if name not in job.columns:
@@ -249,8 +216,8 @@ class BulkJobs:
     def _patch(self, request: Request) -> Response:
         job = self._job(request)
         if job is None:
-            return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        wanted = _body(request).get("state")
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        wanted = json_body(request).get("state")
         with self._lock:
             if wanted == "UploadComplete" and job.kind == "ingest" and job.state == "Open":
                 job.state = "UploadComplete"
@@ -259,10 +226,10 @@ class BulkJobs:
                 job.state = "Aborted"
                 job.finished = time.time()
             else:
-                return _sf_error(
+                return sf_error(
                     409, "INVALIDJOBSTATE", f"cannot change state {job.state} to {wanted}"
                 )
-        return Response.json(self._job_info(job))
+        return Response.json(salesforce_info(job))
 
     # -- status -----------------------------------------------------------------------
     def _advance(self, job: BulkJob) -> None:
@@ -349,40 +316,12 @@ class BulkJobs:
             fields += [(name, known.get(name.lower(), name)) for name in props]
         return [{label: record.get(key) for label, key in fields} for record in records]
 
-    def _job_info(self, job: BulkJob) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "id": job.id,
-            "operation": job.spec.get("operation"),
-            "object": job.spec.get("object") or _object_of(job),
-            "createdById": "005000000000001AAA",
-            "createdDate": _iso(job.created),
-            "systemModstamp": _iso(job.finished or job.started or job.created),
-            "state": job.state,
-            "concurrencyMode": "Parallel",
-            "contentType": job.spec.get("contentType", "CSV"),
-            "apiVersion": float(API_VERSION),
-            "lineEnding": "LF",
-            "columnDelimiter": "COMMA",
-        }
-        if job.kind == "ingest":
-            info["jobType"] = "V2Ingest"
-            info["contentUrl"] = f"services/data/v{API_VERSION}/jobs/ingest/{job.id}/batches"
-            info["numberRecordsProcessed"] = len(job.results) + len(job.failed)
-            info["numberRecordsFailed"] = len(job.failed)
-        else:
-            info["jobType"] = "V2Query"
-            info["query"] = job.spec.get("query")
-            info["numberRecordsProcessed"] = len(job.results)
-        if job.state == job.lifecycle.failure:
-            info["errorMessage"] = job.error
-        return info
-
     def _info(self, request: Request) -> Response:
         job = self._job(request)
         if job is None or job.kind == "export":
-            return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         self._advance(job)
-        return Response.json(self._job_info(job))
+        return Response.json(salesforce_info(job))
 
     def _export_status(self, request: Request) -> Response:
         job = self._job(request)
@@ -391,30 +330,30 @@ class BulkJobs:
         self._advance(job)
         body: dict[str, Any] = {
             "status": job.state,
-            "requestedAt": _iso(job.created),
-            "startedAt": _iso(job.started or job.created),
+            "requestedAt": iso(job.created),
+            "startedAt": iso(job.started or job.created),
             "links": {},
         }
         if job.state == "COMPLETE":
             urls = [self._file_url(job, n) for n in range(self._file_count(job))]
             body["result"] = urls[0] if len(urls) == 1 else urls
-            body["completedAt"] = _iso(job.finished or time.time())
+            body["completedAt"] = iso(job.finished or time.time())
         elif job.state == "CANCELED":
             body["errors"] = [{"message": job.error, "category": "EXPORT_FAILED"}]
             body["numErrors"] = 1
-            body["completedAt"] = _iso(job.finished or time.time())
+            body["completedAt"] = iso(job.finished or time.time())
         return Response.json(body)
 
     # -- results ----------------------------------------------------------------------
     def _page(self, request: Request, job: BulkJob, rows: list[dict[str, Any]]) -> Response:
         if job.state != job.lifecycle.success:
-            return _sf_error(409, "INVALIDJOBSTATE", f"Job is in state {job.state}")
+            return sf_error(409, "INVALIDJOBSTATE", f"Job is in state {job.state}")
         locator = request.query.get("locator")
         try:
             offset = int(base64.b64decode(locator).decode()) if locator else 0
             size = int(request.query.get("maxRecords") or self.page_size)
         except (ValueError, TypeError):
-            return _sf_error(400, "INVALIDLOCATOR", "locator or maxRecords is not valid")
+            return sf_error(400, "INVALIDLOCATOR", "locator or maxRecords is not valid")
         chunk = rows[offset : offset + size]
         following = offset + len(chunk)
         if following < len(rows):
@@ -433,19 +372,19 @@ class BulkJobs:
     def _ingest_results(self, request: Request) -> Response:
         job = self._job(request)
         if job is None or job.kind != "ingest":
-            return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         return self._page(request, job, job.results)
 
     def _ingest_failed(self, request: Request) -> Response:
         job = self._job(request)
         if job is None or job.kind != "ingest":
-            return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         return self._page(request, job, job.failed)
 
     def _query_results(self, request: Request) -> Response:
         job = self._job(request)
         if job is None or job.kind != "query":
-            return _sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         return self._page(request, job, job.results)
 
     def _file_count(self, job: BulkJob) -> int:
@@ -477,86 +416,3 @@ class BulkJobs:
 def install_bulk_routes(api: FakeApi, **options: Any) -> BulkJobs:
     """Register the bulk-job routes on ``api`` (options: see :class:`BulkJobs`)."""
     return BulkJobs(api, **options).install()
-
-
-# -- helpers --------------------------------------------------------------------------
-def collection_for(obj: str) -> str:
-    """``Contact``/``CONTACT``/``contacts`` -> ``contacts``."""
-    name = obj.strip().lower()
-    return name if name.endswith("s") else name + "s"
-
-
-def _object_of(job: BulkJob) -> str:
-    return str(job.spec.get("objectType") or job.collection)
-
-
-_SOQL = re.compile(r"^\s*select\s+(.+?)\s+from\s+(\w+)\s*$", re.I | re.S)
-
-
-def parse_soql(query: str) -> tuple[list[str], str] | None:
-    """``SELECT Id, Name FROM Contact`` -> (["Id", "Name"], "Contact"); None otherwise."""
-    match = _SOQL.match(query)
-    if match is None:
-        return None
-    fields = [f.strip() for f in match.group(1).split(",")]
-    if not all(re.fullmatch(r"\w+", f) for f in fields):
-        return None
-    return fields, match.group(2)
-
-
-def encode_csv(columns: list[str], rows: Iterable[dict[str, Any]]) -> bytes:
-    """Rows as CSV the way Salesforce writes it: every field quoted, LF line endings."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return buf.getvalue().encode()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def _parse_upload(body: bytes, content_type: str) -> tuple[list[str], list[dict[str, str]]]:
-    text = body.decode("utf-8")
-    if content_type == "JSONL":
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        return columns, [{k: _cell(v) for k, v in row.items()} for row in rows]
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if not header or any(not name.strip() for name in header):
-        raise ValueError("the CSV header row is missing or has an empty column name")
-    rows = []
-    for number, values in enumerate(reader, start=2):
-        if not values:
-            continue
-        if len(values) != len(header):
-            raise ValueError(f"line {number} has {len(values)} fields, header {len(header)}")
-        rows.append(dict(zip(header, values, strict=True)))
-    return header, rows
-
-
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        data = request.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _sf_error(status: int, code: str, message: str) -> Response:
-    body = json.dumps([{"errorCode": code, "message": message}]).encode()
-    return Response(status, body, {"Content-Type": "application/json"})
-
-
-def _iso(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
