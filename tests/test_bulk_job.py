@@ -460,6 +460,22 @@ def test_retry_after_the_upload_does_not_close_the_job_twice(api, tmp_path):
     assert len(api.log("PATCH")) == 1 and manifest["records"] == 4
 
 
+def test_create_is_retried_only_with_an_idempotency_key(api, tmp_path):
+    api.faults.add("status", method="POST", path="/exports", times=1, status=503)
+    with pytest.raises(ApiServerError):  # a POST without a key is never re-sent
+        export_op(tmp_path).execute(make_context(MemoryStore()))
+    assert len(api.log("POST", "/exports")) == 1 and api.bulk.created() == []
+
+    api.faults.add("status", method="POST", path="/exports", times=1, status=503)
+    op = export_op(tmp_path, idempotency_header="Idempotency-Key")
+    manifest = op.execute(make_context(MemoryStore()))
+    first, second = api.log("POST", "/exports")[1:]
+    key = first.headers.get("Idempotency-Key")
+    assert key and key == second.headers.get("Idempotency-Key")  # the same key on the retry
+    assert [r.status for r in (first, second)] == [503, 202]
+    assert len(api.bulk.created()) == 1 and manifest["retries"] == 1
+
+
 # -- formats ----------------------------------------------------------------------------
 def test_upload_chunks_bound_records_and_bytes_and_repeat_the_header():
     records = [{"id": i, "name": f"n{i}", "tags": ["a"], "ok": True, "no": None} for i in range(7)]
