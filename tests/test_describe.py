@@ -86,7 +86,9 @@ def test_example_dag_pages_are_current(monkeypatch, set_conn):
         f"docs/dags is out of date ({', '.join(stale)}): an example DAG changed. "
         f"Refresh with `{REFRESH}` (or `make docs`) and commit the pages."
     )
-    example_files = sorted(p.name for p in (REPO / "example_dags").glob("*.py"))
+    example_files = sorted(
+        p.name for p in (REPO / "example_dags").glob("*.py") if not p.name.startswith("_")
+    )
     described = sorted({doc.source.split("/")[-1] for doc in result.docs})
     assert described == example_files, "every example DAG file must have a page"
     for doc in result.docs:
@@ -105,6 +107,61 @@ def test_example_pages_cover_apisync_and_plain_tasks():
     assert "### 2. `pull_contacts` · @task" in page  # non-apisync task, listed briefly
     assert "after `wait_for_quota`" in page
     assert "| `apisync_default` | `wait_for_quota` | resolved at run time |" in page
+
+
+def test_example_bulk_page():
+    page = (REPO / "docs" / "dags" / "apisync_bulk_export.md").read_text()
+    assert "| `export_contacts` | `apisync_salesforce` | POST | `/jobs/query` |" in page
+    assert "| `export_contacts` | `apisync_salesforce` | GET | `/jobs/query/{job_id}` |" in page
+    assert "polls every 5 s, growing x1.5 per poll up to 1 min, deferred between polls" in page
+    assert "gives up after 6 h per try" in page
+
+
+def test_reconcile_freshness_and_mapped_pull_descriptions():
+    from airflow.sdk import DAG
+
+    from airflow_provider_apisync.describe.model import describe_dag
+    from airflow_provider_apisync.describe.render import render_dag
+    from airflow_provider_apisync.operators import ApiPullOperator, ApiReconcileOperator
+    from airflow_provider_apisync.sensors import DataFreshnessSensor
+
+    with DAG("rec", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        fresh = DataFreshnessSensor(
+            task_id="fresh",
+            apisync_conn_id="erp",
+            endpoint="/contacts",
+            records_path="data",
+            timestamp_field="updated_at",
+            max_age=timedelta(hours=1),
+            deferrable=True,
+            timeout=3600,
+        )
+        many = ApiPullOperator.partial(
+            task_id="many", apisync_conn_id="crm", paginator="offset"
+        ).expand(endpoint=["/a", "/b"])
+        rec = ApiReconcileOperator(
+            task_id="reconcile",
+            apisync_conn_id="erp",
+            endpoint="/contacts",
+            records="s3://lake/contacts/",
+            record_key="id",
+            ignore_fields=["updated_at"],
+            on_drift="repush",
+            repush={"endpoint": "/contacts/{id}", "method": "PUT"},
+        )
+        fresh >> many >> rec
+    page = render_dag(describe_dag(dag, source="rec.py"), {})
+    assert (
+        "done when the newest `updated_at` among the records at `data` is at most 1 h old" in page
+    )
+    assert "deferred while the data is stale (no worker slot held)" in page
+    assert "### 2. `many` · ApiPullOperator" in page
+    assert "Dynamically mapped over `endpoint`." in page
+    assert '| `many` | `crm` | GET | `(mapped: ["/a", "/b"])` |' in page
+    assert "| `reconcile` | `erp` | PUT | `/contacts/{id}` | repair missing/different |" in page
+    assert "compared fields: those of the first source record, except `updated_at`" in page
+    assert "`repair:<run_id>`" in page
+    assert "skip or repeat records; repeats show up as `duplicate`" in page
 
 
 def test_check_fails_when_a_dag_changes_and_names_the_page(tmp_path, monkeypatch, capsys):

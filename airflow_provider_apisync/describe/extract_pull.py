@@ -266,12 +266,13 @@ def bulk(task: Any) -> Extract:
     idem = getattr(task, "idempotency_header", None)
     found.add(
         "Idempotency",
-        f"the create request carries {code(idem)} (one key per try), so the client may resend it"
+        f"the create request carries {code(idem)} (a per-try key): the client's retries of "
+        "that POST are safe on APIs that honour it"
         if idem
-        else "the create request carries no idempotency key: the client does not resend it "
-        "after a 5xx or a dropped connection",
-        "the job id is kept in the task state store (`_job.json` before Airflow 3.3): a task "
-        "retry follows the job it created instead of creating another",
+        else "the create request carries no idempotency key",
+        "job id, phase and progress are kept in the task state store (`apisync.bulk.job`; "
+        "`_job.json` before Airflow 3.3): a task retry reuses the job, uploads only "
+        "unacknowledged chunks and continues downloads; a failed job starts a new one",
     )
     found.add(
         "Pagination",
@@ -303,6 +304,16 @@ def bulk(task: Any) -> Extract:
     )
     if getattr(task, "result_format", "auto") in ("csv", "auto"):
         found.limits.append("CSV results keep every value as a string.")
+    if urls_path and not results:
+        found.limits.append(
+            "Result URLs get the connection's credentials (after the host guard): pre-signed "
+            "URLs that refuse an `Authorization` header fail; ZIP results are not unpacked."
+        )
+    if upload and getattr(task, "upload", None):
+        found.limits.append(
+            "A chunk whose acknowledgement was lost may be sent again by the client's retry: "
+            "an API that appends uploads would hold it twice."
+        )
     if not output:
         found.limits.append(
             "The default output is the worker's local disk: on multi-worker deployments set "
@@ -312,7 +323,7 @@ def bulk(task: Any) -> Extract:
 
 
 def _bulk_waiting(task: Any) -> list[str]:
-    timeout = getattr(task, "timeout", None)
+    timeout = getattr(task, "timeout_s", None) or getattr(task, "timeout", None)
     deferrable = getattr(task, "deferrable", False)
     success = getattr(task, "success_states", ()) or ()
     failure = getattr(task, "failure_states", ()) or ()

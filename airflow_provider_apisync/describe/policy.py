@@ -74,11 +74,14 @@ def retry_rules() -> list[str]:
     )
     if rate_limit_any_method():
         writes += ", and after a 429 (refused before it was processed)"
-    cap = (
-        f"every wait is capped at the connection's `max_retry_wait` (default {duration(max_wait)})"
-    )
+    cap = f"the connection's `max_retry_wait` (default {duration(max_wait)})"
     if long_hint_raises():
-        cap += "; when the server asks for longer than that, the client stops retrying at once"
+        cap = (
+            f"backoff waits are capped at {cap}; a server asking for a longer wait ends the "
+            "retries at once (the error goes to the task)"
+        )
+    else:
+        cap = f"every wait is capped at {cap}"
     return [
         f"**Retried by the client**: connection errors, timeouts and HTTP {statuses}, up to "
         f"`max_retries` more attempts (connection extra; default {max_retries}).",
