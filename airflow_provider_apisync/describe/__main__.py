@@ -55,8 +55,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # Airflow's INFO lines (DagBag filling) would mix with --print output; errors still show.
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # Airflow's own log lines (DagBag filling, import tracebacks) would mix with the pages
+    # and the one-line errors below; set AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR to see them.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
     try:
         check_path(args.path)  # instant, before Airflow is imported
         result = generate(args.path, out=args.out, connections=args.connections)
