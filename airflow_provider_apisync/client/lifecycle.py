@@ -67,7 +67,12 @@ class LifecycleWatcher:
             link = _link(headers, kind)
             self.signals.append({"kind": kind, "endpoint": path, "date": date})
             log.warning(
-                "API %s: %s %s announces %s date %s%s", kind, method, path, header, date,
+                "API %s: %s %s announces %s date %s%s",
+                kind,
+                method,
+                path,
+                header,
+                date,
                 f" (see {link})" if link else "",
             )
             if self._on_signal:
