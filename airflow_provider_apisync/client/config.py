@@ -116,8 +116,9 @@ def config_from_connection(
     try:
         return _build(host, login, password, schema, port, extra)
     except ApiConfigError as exc:
-        rest = str(exc)[len(exc.field) + 2 :]
-        raise ApiConfigError(exc.field, f"in connection '{conn_id}', {rest}") from None
+        problem, _, fix = str(exc)[len(exc.field) + 2 :].partition(" Fix: ")
+        problem = f"{problem.rstrip('.')} (connection '{conn_id}')."
+        raise ApiConfigError(exc.field, problem, fix) from None
 
 
 def _build(
@@ -261,14 +262,16 @@ def _str(ex: Mapping[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ApiConfigError(key, f"must be a string, got {type(value).__name__}.")
+        raise ApiConfigError(
+            key, f"must be a string, got {type(value).__name__}.", "quote the value in extra."
+        )
     return value.strip() or None
 
 
 def _line(ex: Mapping[str, Any], key: str) -> str | None:
     value = _str(ex, key)
     if value is not None and ("\r" in value or "\n" in value):
-        raise ApiConfigError(key, "must be a single line (no CR or LF).")
+        raise ApiConfigError(key, "must be a single line (no CR or LF).", "remove line breaks.")
     return value
 
 
@@ -286,7 +289,17 @@ def _scope(value: Any) -> str | None:
         return " ".join(value)
     if isinstance(value, str):
         return value.strip() or None
-    raise ApiConfigError("scope", "must be a string or a list of strings.")
+    raise ApiConfigError(
+        "scope", "must be a string or a list of strings.", 'e.g. "crm.read crm.write".'
+    )
+
+
+_EXAMPLES = {
+    "headers": '{"Stripe-Version": "2024-06-20"}',
+    "timeout": "[10, 60]",
+    "allowed_hosts": '["files.example", "https://cdn.example:8443"]',
+    "rate_limit": '{"requests": 100, "per_seconds": 60}',
+}
 
 
 def _json_value(key: str, value: Any) -> Any:
@@ -294,7 +307,9 @@ def _json_value(key: str, value: Any) -> Any:
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ApiConfigError(key, f"is not valid JSON ({exc.msg}).") from None
+            raise ApiConfigError(
+                key, f"is not valid JSON ({exc.msg}).", f"e.g. {_EXAMPLES.get(key, '{}')}."
+            ) from None
     return value
 
 

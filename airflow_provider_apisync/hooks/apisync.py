@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -71,6 +71,8 @@ class ApiSyncHook(BaseHook):
         super().__init__()
         self.apisync_conn_id = apisync_conn_id
         self._client_kwargs = client_kwargs
+        self._client: ApiClient | None = None
+        self._client_lock = threading.Lock()
 
     # -- configuration ----------------------------------------------------------------
     def load_config(self) -> ClientConfig:
@@ -110,16 +112,26 @@ class ApiSyncHook(BaseHook):
             conn_id=self.apisync_conn_id,
         )
 
-    @cached_property
+    @property
     def client(self) -> ApiClient:
-        """The client, built on first use and kept for the hook's life (one task run)."""
-        return ApiClient(
-            self.load_config(),
-            on_secret=_mask,
-            reload_config=self.load_config,
-            metrics=_metric,
-            **self._client_kwargs,
-        )
+        """The client, built on first use and kept for the hook's life (one task run).
+
+        Built under a lock: threads sharing a hook must share one client, or each would
+        mint its own OAuth2 token (``functools.cached_property`` stopped locking in 3.12).
+        """
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                client = self._client
+                if client is None:
+                    client = self._client = ApiClient(
+                        self.load_config(),
+                        on_secret=_mask,
+                        reload_config=self.load_config,
+                        metrics=_metric,
+                        **self._client_kwargs,
+                    )
+        return client
 
     def get_conn(self) -> requests.Session:
         return self.client.session
@@ -204,15 +216,16 @@ class ApiSyncHook(BaseHook):
 
     def close(self) -> None:
         """Release pooled connections (the hook stays usable: a new client is built)."""
-        client = self.__dict__.pop("client", None)
+        with self._client_lock:
+            client, self._client = self._client, None
         if client is not None:
             client.close()
 
     def summary(self) -> dict[str, Any]:
         """Request counters for XCom (requests, retries, throttled, errors, latency)."""
-        if "client" not in self.__dict__:
+        if self._client is None:
             return {"requests": 0, "retries": 0, "throttled": 0}
-        return self.client.stats.summary()
+        return self._client.stats.summary()
 
 
 def _extra_or_raw(extra: str | None) -> dict[str, Any] | str | None:
