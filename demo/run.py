@@ -1,10 +1,10 @@
 """``make demo``: run every example DAG under a real Airflow against the simulated world.
 
 Starts the FakeApi tenants (``demo/world.py``), builds a fresh AIRFLOW_HOME with a sqlite
-DB in ``.airflow-demo/`` (kept afterwards: task logs are under ``.airflow-demo/logs``),
-runs each DAG in ``example_dags/`` with ``airflow dags test`` and prints, per DAG, the run
-state and a table of the ``apisync-summary`` lines its tasks logged. Exits 1 if a DAG
-failed or did not import.
+DB in ``.airflow-demo/``, runs each DAG in ``example_dags/`` with ``airflow dags test`` and
+prints, per DAG, the run state and a table of the ``apisync-summary`` lines its tasks
+logged. The full output of each run is kept in ``.airflow-demo/runs/<dag_id>.log``.
+Exits 1 if a DAG failed or did not import.
 """
 
 from __future__ import annotations
@@ -137,15 +137,18 @@ def main(argv: Iterable[str] | None = None) -> int:
                 return 1
             ids = [d for d in ids if d in args.dag]
         results = []
+        runs = args.home / "runs"
+        runs.mkdir(exist_ok=True)
         for dag_id in ids:
             t0 = time.monotonic()
             result = env.dags_test(dag_id)
+            (runs / f"{dag_id}.log").write_text(result.output)
             report(result, time.monotonic() - t0)
             results.append(result)
     failed = [r.dag_id for r in results if not r.ok]
     print(
         f"\n{len(results) - len(failed)}/{len(results)} DAGs succeeded in "
-        f"{time.monotonic() - started:.0f}s; task logs under {args.home / 'logs'}"
+        f"{time.monotonic() - started:.0f}s; full output of each run in {args.home / 'runs'}"
     )
     if failed:
         print(f"FAILED: {', '.join(failed)}")
