@@ -23,7 +23,11 @@ class ApiConfigError(ValueError):
 
 
 class ApiError(Exception):
-    """Base class for request failures; carries context without any secret."""
+    """Base class for request failures; carries context without any secret.
+
+    ``retryable`` (class default, may be overridden per instance) tells operators whether
+    an Airflow task retry can help; ``attempts`` counts the HTTP attempts made.
+    """
 
     category = "error"
     retryable = False
@@ -77,6 +81,7 @@ class ApiError(Exception):
             "url": self.url,
             "correlation_id": self.correlation_id,
             "attempts": self.attempts,
+            "retry_after": self.retry_after,
             "body": self.body,
         }
 
@@ -88,7 +93,8 @@ class ApiAuthError(ApiError):
 
 
 class ApiRateLimitError(ApiError):
-    """429 after retries were exhausted."""
+    """429 (or a 403 announcing an exhausted quota, as GitHub sends) that retries did not
+    get past, or a quota that resets later than ``max_retry_wait``."""
 
     category = "rate_limit"
     retryable = True
@@ -108,7 +114,11 @@ class ApiServerError(ApiError):
 
 
 class ApiTransportError(ApiError):
-    """Network failure: connection refused or dropped, timeout, TLS error."""
+    """Network failure: connection refused or dropped, timeout, truncated body, TLS error.
+
+    ``never_sent`` is True when the server cannot have received the request (the connect
+    phase failed); TLS and redirect-loop failures are not ``retryable``.
+    """
 
     category = "transport"
     retryable = True
@@ -142,12 +152,16 @@ def _truncate(body: str | bytes | None) -> str | None:
     return body
 
 
-def error_for_status(status: int) -> type[ApiError]:
-    """The taxonomy class for an HTTP error status."""
+def error_for_status(status: int, quota_exhausted: bool = False) -> type[ApiError]:
+    """The taxonomy class for an HTTP error status.
+
+    ``quota_exhausted``: the response announced an empty quota (remaining 0 or a
+    ``Retry-After``), which turns GitHub-style 403s into rate-limit errors.
+    """
+    if status == 429 or (status == 403 and quota_exhausted):
+        return ApiRateLimitError
     if status in (401, 403):
         return ApiAuthError
-    if status == 429:
-        return ApiRateLimitError
     if 400 <= status < 500:
         return ApiClientError
     return ApiServerError
