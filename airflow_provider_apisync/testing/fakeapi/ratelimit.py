@@ -57,8 +57,8 @@ class RateLimit:
         ):
             if value not in allowed:
                 raise ValueError(f"RateLimit {name}={value!r} is not one of {allowed}")
-        if self.limit < 1 or self.window <= 0:
-            raise ValueError("RateLimit needs limit >= 1 and window > 0")
+        if self.limit < 0 or self.window <= 0:
+            raise ValueError("RateLimit needs limit >= 0 (0 = closed) and window > 0")
 
     def applies(self, local_path: str) -> bool:
         return not self.paths or any(local_path.startswith(p) for p in self.paths)
