@@ -86,7 +86,8 @@ class RateLimit:
             self._log.popleft()
         if len(self._log) >= self.limit:
             self.rejected += 1
-            return False, 0, max(0.0, self._log[0] + self.window - now)
+            oldest = self._log[0] if self._log else now
+            return False, 0, max(0.0, oldest + self.window - now)
         self._log.append(now)
         self.allowed += 1
         return True, self.limit - len(self._log), max(0.0, self._log[0] + self.window - now)
