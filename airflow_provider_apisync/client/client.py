@@ -142,6 +142,9 @@ class ApiClient:
                 self.stats.error(exc.category)
                 raise
             log.warning("401 from %s: credentials reloaded, retrying once", path_of(url))
+        except ApiError as exc:
+            self.stats.error(exc.category)
+            raise
         try:
             return self._with_retries(method, url, facts, correlation_id, kwargs, idempotency_key)
         except ApiError as exc:

@@ -51,10 +51,10 @@ class RequestFacts:
 
 def is_retryable(error: BaseException, facts: RequestFacts) -> bool:
     """True when sending the same request again is both useful and safe."""
-    if not isinstance(error, ApiError) or not error.retryable:
+    if not isinstance(error, ApiError):
         return False
     if isinstance(error, ApiTransportError):
-        return facts.replay_safe or error.never_sent
+        return error.retryable and (facts.replay_safe or error.never_sent)
     if isinstance(error, ApiRateLimitError):
         return True  # refused before processing: safe for every method
     if error.status == 409 and facts.has_idempotency_key:
