@@ -8,7 +8,9 @@ eating 429s:
   in flight are counted, so concurrent threads cannot overrun the last units; after the
   reset one probe request goes first and the others wait for its fresh headers.
 - **pacing**: once the quota has run out and the policy (``q`` requests per ``w`` seconds)
-  is known, requests are spread evenly at ``pace_share`` of that rate. Evenly spaced
+  is known, requests are spread evenly at ``pace_share`` of that rate. ``w`` comes from
+  the IETF policy, or is learned as the smallest jump of the reset time between windows
+  (legacy headers announce the limit and the reset, not the window). Evenly spaced
   requests never exceed the quota in any window, fixed or sliding, whatever the window's
   phase — which matters because real servers round ``t``/``Retry-After`` to whole seconds.
 - **Retry-After**: a 429 closes the gate for every thread until the server's hint.
@@ -49,6 +51,8 @@ __all__ = [
 PACE_SHARE = 0.97
 """Paced requests use this share of the announced rate: the margin absorbs timing jitter."""
 PROBE_POLL_S = 0.005
+MIN_LEARNED_WINDOW_S = 1.0
+"""Shortest window length learned from reset jumps (shorter jumps are sliding-window noise)."""
 ROUNDING_SLACK_S = 1.0
 """Added to reset hints once a request sent right after a reset got a 429 anyway: that
 server rounds its whole-second hints down instead of up."""
@@ -94,6 +98,7 @@ class Throttle:
         self._probing = False
         self._timed_probe = False  # the probe follows a wait for a known reset
         self._policy: tuple[int, float] | None = None
+        self._window_seen: float | None = None  # learned from reset jumps
         self._pace: float | None = None
         self._next_slot = 0.0
         self._slack = 0.0
@@ -163,8 +168,9 @@ class Throttle:
                     self._probing = False  # the server does not announce quotas here
                 return
             self.status = status
-            if status.limit and status.window:
-                self._policy = (status.limit, status.window)
+            window = status.window or self._window_seen
+            if status.limit and window:
+                self._policy = (status.limit, window)
             remaining = 0 if rejected else status.remaining
             if remaining is None:
                 return
@@ -193,7 +199,8 @@ class Throttle:
         return probe
 
     def _update(self, remaining: int, reset: float | None, now: float, later: int) -> None:
-        previous = self._remaining
+        previous, old_reset = self._remaining, self._reset_at
+        new_window = True
         if self._pace is not None:
             # Paced requests stay under the quota by construction; the gate only closes when
             # the server itself reports the quota spent (other consumers share it).
@@ -207,10 +214,16 @@ class Throttle:
         else:
             # Same window: responses arrive out of order, so the estimate (decremented per
             # request sent) only ever goes down; a lower number means other consumers.
+            new_window = False
             self._remaining = min(previous, remaining)
             if reset is not None:
                 self._reset_at = reset if self._reset_at is None else min(self._reset_at, reset)
         self._probing = False
+        if new_window and reset is not None and old_reset is not None:
+            jump = reset - old_reset
+            if jump >= MIN_LEARNED_WINDOW_S:
+                seen = self._window_seen
+                self._window_seen = jump if seen is None else min(seen, jump)
         if self._remaining <= self.floor:
             self._start_pacing()
             if self._pace is not None and self._reset_at is not None:

@@ -1,0 +1,141 @@
+"""Proactive pacing against FakeApi's rate limits: use the quota without eating 429s.
+
+FakeApi allows R=100 requests per 2 s window. 300 requests are three windows' worth, so
+every run exhausts the quota at least twice. Servers round ``t``/``Retry-After`` up to
+whole seconds here, as real ones do.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from resilience_support import SleepRecorder, client_for
+
+from airflow_provider_apisync.client import ApiRateLimitError
+from airflow_provider_apisync.testing import FakeApi, RateLimit
+
+R, WINDOW, N = 100, 1.0, 300
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeApi(seed={"contacts": 5}) as api:
+        yield api
+
+
+@pytest.fixture
+def limited(server):
+    """``limited(RateLimit(...))`` -> the module's FakeApi enforcing that limit."""
+
+    def install(limit: RateLimit | None) -> FakeApi:
+        server.rate_limit = limit
+        return server
+
+    server.clear_log()
+    yield install
+    server.rate_limit = None
+
+
+def run(api: FakeApi, client, n: int = N, threads: int = 1) -> float:
+    started = time.monotonic()
+    if threads == 1:
+        for i in range(n):
+            client.request("GET", f"/contacts/{i % 5 + 1}")
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda i: client.request("GET", f"/contacts/{i % 5 + 1}"), range(n)))
+    return time.monotonic() - started
+
+
+def utilisation(n: int, elapsed: float) -> float:
+    return (n / elapsed) / (R / WINDOW)
+
+
+@pytest.mark.parametrize(
+    ("headers", "mode", "threads", "min_utilisation"),
+    [
+        ("ietf", "fixed", 1, 0.85),  # draft-11 RateLimit/RateLimit-Policy, whole-second t
+        # X-RateLimit-* with whole-second epoch resets and no window length: the client
+        # learns the window from the second reset on, so a 3-window run loses more.
+        ("x", "fixed", 1, 0.7),
+        ("ietf", "sliding", 1, 0.85),
+        ("ietf", "fixed", 16, 0.85),  # pushes run 16 threads on one client
+    ],
+)
+def test_announced_quota_is_used_without_a_single_429(
+    limited, headers, mode, threads, min_utilisation
+):
+    limit = RateLimit(R, WINDOW, headers=headers, mode=mode, integer_seconds=True)
+    api = limited(limit)
+    client = client_for(api)
+    elapsed = run(api, client, threads=threads)
+    assert limit.rejected == 0, f"{limit.rejected} requests got a 429"
+    assert limit.allowed == N
+    summary = client.stats.summary()
+    assert summary["rate_limited"] == 0 and summary["retries"] == 0
+    assert summary["throttled"] > 0  # it did wait, proactively
+    assert utilisation(N, elapsed) > min_utilisation, f"{elapsed:.2f} s for {N} requests"
+
+
+def test_without_headers_every_wait_is_the_servers_hint(limited):
+    limit = RateLimit(R, WINDOW, headers="none", integer_seconds=True)
+    sleep = SleepRecorder()
+    api = limited(limit)
+    client = client_for(api, sleep=sleep)
+    run(api, client)
+    assert limit.allowed == N
+    assert limit.rejected >= 1
+    assert limit.retry_after_sent and all(h >= 1 for h in limit.retry_after_sent)
+    assert sleep.waits == limit.retry_after_sent  # nothing but the hints, each exactly
+    summary = client.stats.summary()
+    assert summary["rate_limited"] == limit.rejected == summary["retries"]
+    assert summary["throttled"] == limit.rejected
+    assert summary["throttled_s"] == pytest.approx(sum(limit.retry_after_sent))
+
+
+def test_bare_429_falls_back_to_backoff(limited):
+    limit = RateLimit(5, 1.0, headers="none", retry_after=False)
+    api = limited(limit)
+    client = client_for(api, max_retry_wait=0.5, max_retries=10)
+    run(api, client, n=12)
+    assert limit.allowed == 12 and limit.rejected > 0
+    assert client.stats.retries == limit.rejected
+
+
+def test_quota_reset_beyond_max_retry_wait_fails_fast(limited):
+    limit = RateLimit(2, 30.0, headers="ietf")
+    api = limited(limit)
+    client = client_for(api, max_retry_wait=1)
+    run(api, client, n=2)
+    started = time.monotonic()
+    with pytest.raises(ApiRateLimitError) as info:
+        client.request("GET", "/contacts/1")
+    assert time.monotonic() - started < 0.5
+    assert limit.rejected == 0  # refused by the client, not by the server
+    assert info.value.retry_after > 25
+    assert "max_retry_wait" in str(info.value)
+
+
+def test_quota_floor_leaves_units_for_other_consumers(limited):
+    limit = RateLimit(10, 1.0, headers="ietf")
+    api = limited(limit)
+    client = client_for(api)
+    client.throttle.floor = 3
+    run(api, client, n=14)
+    windows = [limit.window_index(r.at) for r in api.log("GET")]
+    per_window = {w: windows.count(w) for w in set(windows)}
+    assert max(per_window.values()) <= 7
+    assert limit.rejected == 0
+
+
+def test_client_side_budget_is_shared_by_threads(limited):
+    api = limited(None)
+    client = client_for(api, rate_limit={"requests": 10, "per_seconds": 1})
+    elapsed = run(api, client, n=30, threads=4)
+    times = sorted(r.at for r in api.log("GET"))
+    # a bucket of 10 that refills at 10/s: 10 at once, then 20 more over 2 s
+    assert 1.8 <= elapsed < 3.5
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 21
