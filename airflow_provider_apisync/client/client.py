@@ -47,6 +47,21 @@ audit_log = logging.getLogger("airflow_provider_apisync.audit")
 log = logging.getLogger(__name__)
 
 
+class _RedactRequestLine(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string and all: redact its values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 4 and isinstance(args[4], str):
+            record.args = (*args[:4], path_of(args[4]), *args[5:])
+        return True
+
+
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _RedactRequestLine) for f in _urllib3_log.filters):
+    _urllib3_log.addFilter(_RedactRequestLine())
+
+
 def _ignore(_: str) -> None:
     return None
 
