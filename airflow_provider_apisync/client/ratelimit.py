@@ -4,15 +4,18 @@ Header parsing lives in :mod:`ratelimit_headers` (re-exported here). The :class:
 turns what the server announces into waits *before* a request, so quotas are used without
 eating 429s:
 
-- **quota gate**: when the remaining quota reaches ``floor``, wait until the reset. Requests
-  in flight are counted, so concurrent threads cannot overrun the last units; after the
-  reset one probe request goes first and the others wait for its fresh headers.
-- **pacing**: once the quota has run out and the policy (``q`` requests per ``w`` seconds)
-  is known, requests are spread evenly at ``pace_share`` of that rate. ``w`` comes from
-  the IETF policy, or is learned as the smallest jump of the reset time between windows
-  (legacy headers announce the limit and the reset, not the window). Evenly spaced
-  requests never exceed the quota in any window, fixed or sliding, whatever the window's
-  phase — which matters because real servers round ``t``/``Retry-After`` to whole seconds.
+- **quota gate**: when the remaining quota reaches ``floor``, wait until the reset, then
+  use the new window at full speed. Requests in flight are counted, so concurrent threads
+  cannot overrun the last units; after the reset one probe request goes first and the
+  others wait for its fresh headers. For a fixed window this uses the whole quota even
+  when the reset is only known to the whole second: arriving a little late in a window
+  costs nothing as long as the burst fits in it.
+- **pacing**: when the probe after a reset finds only part of the quota back (a sliding
+  window or a bucket refills gradually, and whole-second hints cannot time each unit),
+  requests are spread evenly at ``pace_share`` of the policy rate ``q`` per ``w``
+  seconds. Evenly spaced requests never exceed the quota in any window, whatever its
+  phase. ``w`` comes from the IETF policy, or is learned as the smallest jump of the reset
+  time between windows (legacy headers announce the limit and the reset, not the window).
 - **Retry-After**: a 429 closes the gate for every thread until the server's hint.
 - **budget**: an optional token bucket from the connection's ``rate_limit``.
 
@@ -53,6 +56,9 @@ PACE_SHARE = 0.97
 PROBE_POLL_S = 0.005
 MIN_LEARNED_WINDOW_S = 1.0
 """Shortest window length learned from reset jumps (shorter jumps are sliding-window noise)."""
+FULL_REFILL = 0.5
+"""After a reset wait, a probe seeing less than this share of the quota back means the
+server refills gradually (sliding window, bucket) rather than per fixed window."""
 ROUNDING_SLACK_S = 1.0
 """Added to reset hints once a request sent right after a reset got a 429 anyway: that
 server rounds its whole-second hints down instead of up."""
@@ -117,7 +123,7 @@ class Throttle:
 
     @property
     def pacing_interval(self) -> float | None:
-        """Seconds between paced requests, None until the quota has run out once."""
+        """Seconds between paced requests; None unless the server refills gradually."""
         return self._pace
 
     # -- the gate ---------------------------------------------------------------------------
@@ -174,7 +180,11 @@ class Throttle:
             remaining = 0 if rejected else status.remaining
             if remaining is None:
                 return
-            reset = status.reset_at.timestamp() if status.reset_at else None
+            if probe and status.limit and remaining + 1 < status.limit * FULL_REFILL:
+                # The wait for "the reset" brought back only part of the quota: a sliding
+                # window or a bucket, whose whole-second hints cannot time each unit. Pace.
+                self._start_pacing()
+            reset = status.reset_at.timestamp() + self._slack if status.reset_at else None
             self._update(remaining, reset, now, later)
 
     def release(self) -> None:
@@ -206,6 +216,9 @@ class Throttle:
             # the server itself reports the quota spent (other consumers share it).
             self._remaining = remaining
             self._reset_at = reset if reset is not None else self._reset_at
+            if remaining <= self.floor and self._reset_at is not None:
+                # Units come back continuously here; a whole-second t overstates the wait.
+                self._reset_at = min(self._reset_at, now + 2 * self._pace)
         elif previous is None or (self._reset_at is not None and now >= self._reset_at):
             # First news of this window. Requests the server may have counted after this one
             # are taken off: a lower bound, even when responses arrive out of order.
@@ -224,13 +237,10 @@ class Throttle:
             if jump >= MIN_LEARNED_WINDOW_S:
                 seen = self._window_seen
                 self._window_seen = jump if seen is None else min(seen, jump)
-        if self._remaining <= self.floor:
-            self._start_pacing()
-            if self._pace is not None and self._reset_at is not None:
-                # Resume one interval after the reset, not on it: a sliding window has then
-                # returned more than the single unit the first request would take.
-                resume = self._reset_at + self._slack + self._pace
-                self._next_slot = max(self._next_slot, resume)
+        if self._remaining <= self.floor and self._pace is not None and self._reset_at:
+            # Resume one interval after the reset, not on it: a sliding window has then
+            # returned more than the single unit the first request would take.
+            self._next_slot = max(self._next_slot, self._reset_at + self._pace)
 
     def _start_pacing(self) -> None:
         if self._policy is None:
@@ -248,8 +258,8 @@ class Throttle:
         if self._blocked_until > now:
             return self._blocked_until - now, True
         if self._remaining is not None and self._remaining <= self.floor:
-            if self._reset_at is not None and self._reset_at + self._slack > now:
-                return self._reset_at + self._slack - now, True
+            if self._reset_at is not None and self._reset_at > now:
+                return self._reset_at - now, True
             self._remaining = None  # the window has passed (or its reset is unknown)
             self._probing = True
             self._timed_probe = self._reset_at is not None
