@@ -202,7 +202,8 @@ class Throttle:
         return (self._sent - seq) + self._local.overlap
 
     def _finish(self) -> bool:
-        self._in_flight = max(0, self._in_flight - 1)
+        if getattr(self._local, "seq", None) is not None:  # admitted by before_request
+            self._in_flight -= 1
         self._local.seq = None
         probe = bool(getattr(self._local, "probe", False))
         self._local.probe = False
