@@ -7,13 +7,16 @@ whole seconds here, as real ones do.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import pytest
 from resilience_support import SleepRecorder, client_for
 
-from airflow_provider_apisync.client import ApiRateLimitError
+from airflow_provider_apisync.client import ApiRateLimitError, RateLimitStatus
+from airflow_provider_apisync.client.ratelimit import QuotaWaitTooLong, Throttle
 from airflow_provider_apisync.testing import FakeApi, RateLimit
 
 R, WINDOW, N = 100, 1.0, 300
@@ -135,3 +138,67 @@ def test_client_side_budget_is_shared_by_threads(limited):
     assert 1.8 <= elapsed < 3.5
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert busiest <= 21
+
+
+# -- the throttle on its own (fake clock, no server) -----------------------------------------
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def status(remaining=None, reset_in=None, limit=None, now=1_000.0):
+    reset = None if reset_in is None else datetime.fromtimestamp(now + reset_in, tz=timezone.utc)
+    return RateLimitStatus(limit=limit, remaining=remaining, reset_at=reset)
+
+
+def test_out_of_order_responses_never_raise_the_estimate():
+    """A is sent first and counted first (r=5), B second (r=4); B's answer arrives first.
+    The estimate must stay at or below the true 4 left, whatever the arrival order."""
+    throttle = Throttle()
+    b_admitted, b_observed = threading.Event(), threading.Event()
+
+    def first():
+        throttle.before_request()
+        b_admitted.wait(5)
+        b_observed.wait(5)
+        throttle.observe(status(remaining=5, reset_in=60))
+
+    a = threading.Thread(target=first)
+    a.start()
+    time.sleep(0.05)
+    throttle.before_request()
+    b_admitted.set()
+    throttle.observe(status(remaining=4, reset_in=60))
+    b_observed.set()
+    a.join(5)
+    assert throttle.remaining is not None and throttle.remaining <= 4
+
+
+def test_after_a_reset_one_probe_goes_first_and_a_header_less_answer_ends_probing():
+    clock = FakeClock()
+    throttle = Throttle(clock=clock, sleep=clock.sleep)
+    throttle.before_request()
+    throttle.observe(status(remaining=0, reset_in=2, limit=10, now=clock.now))
+    assert throttle.before_request() == pytest.approx(2.0)  # waited for the reset: the probe
+    assert throttle._probing
+    throttle.observe(status(limit=10, now=clock.now))  # no remaining announced
+    assert not throttle._probing  # else every later request would go one at a time
+    assert throttle.before_request() == throttle.before_request() == 0.0
+
+
+def test_quota_beyond_max_wait_raises_instead_of_sleeping():
+    clock = FakeClock()
+    throttle = Throttle(max_wait=5, clock=clock, sleep=clock.sleep)
+    throttle.before_request()
+    throttle.observe(status(remaining=0, reset_in=3600, now=clock.now))
+    with pytest.raises(QuotaWaitTooLong) as info:
+        throttle.before_request()
+    assert info.value.seconds == pytest.approx(3600) and clock.slept == []

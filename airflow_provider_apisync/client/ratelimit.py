@@ -169,9 +169,9 @@ class Throttle:
                     self._blocked_until = max(self._blocked_until, now + retry_after)
                 if probe:
                     self._slack = ROUNDING_SLACK_S
+            else:
+                self._probing = False  # the probe got through: others may follow
             if status is None:
-                if not rejected:
-                    self._probing = False  # the server does not announce quotas here
                 return
             self.status = status
             window = status.window or self._window_seen
