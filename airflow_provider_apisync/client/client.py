@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import requests
-import urllib3.exceptions
 from tenacity import RetryCallState
 
 from airflow_provider_apisync.client.auth import (
@@ -22,10 +21,9 @@ from airflow_provider_apisync.client.auth import (
 from airflow_provider_apisync.client.config import ClientConfig
 from airflow_provider_apisync.client.errors import (
     ApiAuthError,
-    ApiClientError,
     ApiError,
     ApiRateLimitError,
-    ApiTransportError,
+    error_for_exception,
     error_for_status,
 )
 from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
@@ -329,7 +327,9 @@ class ApiClient:
                 method, sent, None, ms, attempt, correlation_id, None, idempotency_key, kind
             )
             timeout = kwargs.get("timeout") or self.config.timeout
-            raise _transport_error(exc, method, sent, correlation_id, attempt, timeout) from None
+            raise error_for_exception(
+                exc, method, redact_url(sent), correlation_id, attempt, timeout
+            ) from None
         except BaseException:
             self.throttle.release()
             raise
@@ -445,71 +445,6 @@ def _with_correlation(headers: Mapping[str, str] | None, name: str) -> tuple[dic
             return out, str(value)
     out[name] = uuid.uuid4().hex
     return out, out[name]
-
-
-_NOT_SENT = (
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidHeader,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.URLRequired,
-    requests.exceptions.InvalidJSONError,
-)
-
-
-def _transport_error(
-    exc: requests.RequestException,
-    method: str,
-    url: str,
-    correlation_id: str,
-    attempt: int,
-    timeout: Any = None,
-) -> ApiError:
-    """The taxonomy error for a ``requests`` exception (no message text that may hold secrets)."""
-    kind = type(exc).__name__
-    context: dict[str, Any] = {
-        "method": method,
-        "url": redact_url(url),
-        "correlation_id": correlation_id,
-        "attempts": attempt,
-    }
-    if isinstance(exc, _NOT_SENT):  # the request could not even be built: a caller bug
-        bad_json = isinstance(exc, requests.exceptions.InvalidJSONError)
-        detail = f": {str(exc)[:200]}" if bad_json else ""
-        return ApiClientError(f"invalid request ({kind}){detail}", **context)
-    message = f"network error: {kind}"
-    if isinstance(exc, requests.Timeout):
-        message += f" (timeout (connect, read) = {timeout})"
-    error = ApiTransportError(message, **context)
-    error.never_sent = _never_sent(exc)
-    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.TooManyRedirects):
-        error.retryable = False  # TLS trust/config problems and redirect loops do not heal
-        error.message += " (not retried: fix the TLS settings or the redirect loop)"
-    return error
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps (args, urllib3 ``reason``, ``__cause__``/``__context__``)."""
-    stack: list[Any] = [exc]
-    seen: set[int] = set()
-    while stack and len(seen) < 20:
-        item = stack.pop()
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        stack.extend(item.args)
-        stack.extend((getattr(item, "reason", None), item.__cause__, item.__context__))
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the server cannot have received the request: the connect phase failed
-    (refused, DNS, connect timeout). A dropped keep-alive connection or a read timeout
-    may have delivered the request, so they do not count."""
-    return any(
-        isinstance(c, urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
-        for c in _causes(exc)
-    ) or isinstance(exc, requests.exceptions.ConnectTimeout)
 
 
 def _short(error: BaseException | None) -> str:

@@ -2,11 +2,16 @@
 
 Operators map categories to Airflow behaviour: ``retryable`` ones may use task retries,
 the others become ``AirflowFailException`` so Airflow does not waste retries on them.
+``error_for_status`` classifies HTTP answers, ``error_for_exception`` network failures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import requests
+import urllib3.exceptions
 
 BODY_LIMIT = 500
 
@@ -165,3 +170,69 @@ def error_for_status(status: int, quota_exhausted: bool = False) -> type[ApiErro
     if 400 <= status < 500:
         return ApiClientError
     return ApiServerError
+
+
+_NOT_SENT = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidJSONError,
+)
+
+
+def error_for_exception(
+    exc: requests.RequestException,
+    method: str,
+    url: str,
+    correlation_id: str,
+    attempt: int,
+    timeout: Any = None,
+) -> ApiError:
+    """The taxonomy error for a ``requests`` exception; no exception text that may hold a
+    secret (URLs with keys) goes into the message."""
+    kind = type(exc).__name__
+    context: dict[str, Any] = {
+        "method": method,
+        "url": url,  # already redacted by the caller (urls.py depends on this module)
+        "correlation_id": correlation_id,
+        "attempts": attempt,
+    }
+    if isinstance(exc, _NOT_SENT):  # the request could not even be built: a caller bug
+        bad_json = isinstance(exc, requests.exceptions.InvalidJSONError)
+        detail = f": {str(exc)[:200]}" if bad_json else ""
+        return ApiClientError(f"invalid request ({kind}){detail}", **context)
+    message = f"network error: {kind}"
+    if isinstance(exc, requests.Timeout):
+        message += f" (timeout (connect, read) = {timeout})"
+    error = ApiTransportError(message, **context)
+    error.never_sent = never_sent(exc)
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.TooManyRedirects):
+        error.retryable = False  # TLS trust/config problems and redirect loops do not heal
+        error.message += " (not retried: fix the TLS settings or the redirect loop)"
+    return error
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (args, urllib3 ``reason``, ``__cause__``/``__context__``)."""
+    stack: list[Any] = [exc]
+    seen: set[int] = set()
+    while stack and len(seen) < 20:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend(item.args)
+        stack.extend((getattr(item, "reason", None), item.__cause__, item.__context__))
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """True when the server cannot have received the request: the connect phase failed
+    (refused, DNS, connect timeout). A dropped keep-alive connection or a read timeout
+    may have delivered the request, so they do not count."""
+    return any(
+        isinstance(c, urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
+        for c in _causes(exc)
+    ) or isinstance(exc, requests.exceptions.ConnectTimeout)
