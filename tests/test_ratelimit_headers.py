@@ -60,7 +60,7 @@ DIALECTS: list[tuple[str, dict[str, str], tuple[Any, Any, Any, Any] | None]] = [
     ("ietf-negative-remaining-ignored", {"RateLimit": '"p";r=-1'}, None),
     ("ietf-trailing-comma-ignored", {"RateLimit": '"p";r=1;t=1,'}, None),
     (
-        "draft07-dictionary",
+        "draft-dictionary-form",
         {"RateLimit": "limit=100, remaining=50, reset=30"},
         (100, 50, 30, None),
     ),

@@ -5,7 +5,7 @@ Dialects, tried in this order (the first that says anything wins):
 - IETF draft-ietf-httpapi-ratelimit-headers-11: ``RateLimit: "burst";r=50;t=30`` with
   ``RateLimit-Policy: "burst";q=100;w=60`` (structured-field lists, several policies; the
   one with the least quota left is the binding one; ``t`` is always a delta);
-- draft-07 style dictionaries: ``RateLimit: limit=100, remaining=50, reset=30``;
+- the dictionary form of earlier drafts: ``RateLimit: limit=100, remaining=50, reset=30``;
 - triples: ``RateLimit-Limit/-Remaining/-Reset`` (drafts <= 06, Zendesk), GitHub
   ``X-RateLimit-Limit/-Remaining/-Used/-Reset``, X (Twitter) ``X-Rate-Limit-*``, Zendesk
   ``X-Rate-Limit``;
@@ -244,7 +244,7 @@ def _ietf(h: Headers, now: float) -> RateLimitStatus | None:
 
 
 def _dictionary(h: Headers, now: float) -> RateLimitStatus | None:
-    """draft-07/08: ``RateLimit: limit=100, remaining=50, reset=30``."""
+    """Earlier drafts' dictionary form: ``RateLimit: limit=100, remaining=50, reset=30``."""
     raw = h.get("ratelimit")
     if raw is None or not _is_dictionary_style(raw):
         return None
