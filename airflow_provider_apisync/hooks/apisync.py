@@ -39,17 +39,30 @@ def _mask(secret: str) -> None:
 
 
 def _metric(kind: str, name: str, value: float) -> None:
-    """Forward client counters to Airflow's stats API (a no-op when metrics are off)."""
+    """Forward client counters to Airflow's stats API as ``apisync.<name>``.
+
+    ``incr`` becomes a counter, ``timing`` (milliseconds) a timer. A no-op when metrics are
+    off (Airflow's default backend discards them); a metrics failure never breaks a request.
+    """
     try:
         from airflow.sdk.observability import stats
-    except ImportError:  # older Airflow 3.x
-        return
+    except ImportError:  # Airflow 3.0-3.2: the older facade
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from airflow.stats import Stats as stats  # type: ignore[no-redef]
+        except ImportError:
+            return
     metric = f"apisync.{name}"
     try:
         if kind == "incr":
             stats.incr(metric, int(value))
-        else:
-            stats.timing(metric, value)
+        elif kind == "timing":
+            from datetime import timedelta
+
+            stats.timing(metric, timedelta(milliseconds=value))  # unambiguous for every backend
     except Exception:  # metrics must never break a request
         log.debug("metric %s not emitted", metric, exc_info=True)
 
