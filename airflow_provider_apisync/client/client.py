@@ -29,6 +29,7 @@ from airflow_provider_apisync.client.errors import (
     error_for_exception,
     error_for_status,
 )
+from airflow_provider_apisync.client.lifecycle import LifecycleWatcher
 from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
 from airflow_provider_apisync.client.ratelimit import (
     QuotaWaitTooLong,
@@ -103,6 +104,9 @@ class ApiClient:
         self.auth = self._build_auth(config)
         self.session.auth = self.auth
         self.retry_policy = RetryPolicy(config.max_retries, config.max_retry_wait)
+        self.lifecycle = LifecycleWatcher(
+            on_signal=lambda kind: self.stats.sink("incr", f"lifecycle.{kind}", 1)
+        )
         self.throttle = Throttle(
             config.rate_limit,
             floor=quota_floor,
@@ -382,6 +386,7 @@ class ApiClient:
             status,
             idempotency_key,
         )
+        self.lifecycle.observe(method, resp.url or url, resp.headers)
         if error is not None:
             raise error
         return resp

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -65,6 +67,20 @@ def _metric(kind: str, name: str, value: float) -> None:
             stats.timing(metric, timedelta(milliseconds=value))  # unambiguous for every backend
     except Exception:  # metrics must never break a request
         log.debug("metric %s not emitted", metric, exc_info=True)
+
+
+_VERSION_HEADER = re.compile(r"version", re.I)
+_VERSION_PATH = re.compile(r"/(v\d+(?:\.\d+)*|\d{4}-\d{2}(?:-\d{2})?)(?=/|$)")
+
+
+def _log_version_pins(conn_id: str, base_url: str, headers: Mapping[str, str]) -> None:
+    """Log the API version this run is pinned to (headers or base path), once per client."""
+    pins = {k: v for k, v in headers.items() if _VERSION_HEADER.search(k)}
+    path = _VERSION_PATH.search(urlsplit(base_url).path)
+    if path:
+        pins["path"] = path.group(1)
+    if pins:
+        log.info("connection %s pins API version %s", conn_id, pins)
 
 
 class ApiSyncHook(BaseHook):
@@ -137,8 +153,10 @@ class ApiSyncHook(BaseHook):
             with self._client_lock:
                 client = self._client
                 if client is None:
+                    config = self.load_config()
+                    _log_version_pins(self.apisync_conn_id, config.base_url, config.headers)
                     client = self._client = ApiClient(
-                        self.load_config(),
+                        config,
                         on_secret=_mask,
                         reload_config=self.load_config,
                         metrics=_metric,
