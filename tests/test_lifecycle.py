@@ -40,7 +40,6 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@pytest.mark.parametrize("http_date", [False, True], ids=["rfc9745-epoch", "github-http-date"])
 @pytest.fixture
 def lifecycle_log():
     logger = logging.getLogger("airflow_provider_apisync.lifecycle")
@@ -50,6 +49,7 @@ def lifecycle_log():
     logger.removeHandler(collect)
 
 
+@pytest.mark.parametrize("http_date", [False, True], ids=["rfc9745-epoch", "github-http-date"])
 def test_one_warning_per_endpoint_and_signal_per_client(lifecycle_log, http_date):
     metrics: list[tuple[str, str, float]] = []
     with FakeApi(seed={"contacts": 30, "companies": 3}) as api:
