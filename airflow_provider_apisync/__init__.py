@@ -91,6 +91,7 @@ def get_provider_info() -> dict[str, Any]:
                         "timeout": "[10, 60]",
                         "allowed_hosts": "files.crm.example, cdn.crm.example",
                         "rate_limit": '{"requests": 100, "per_seconds": 60}',
+                        "test_endpoint": "/me",
                     },
                 },
             }
@@ -110,8 +111,9 @@ def _conn_fields() -> dict[str, Any]:
     return {
         "auth_type": _field(
             "Auth type",
-            "How requests authenticate; the password field holds the secret.",
-            {"type": ["string", "null"], "enum": [*auth_types, None], "default": "bearer"},
+            "How requests authenticate; the password field holds the secret. Empty: basic "
+            "with login and password, bearer with a password only, otherwise none.",
+            {"type": ["string", "null"], "enum": [*auth_types, None]},
         ),
         "api_key_header": _field("API key header", "Header carrying the API key (X-API-Key)."),
         "api_key_query_param": _field(
@@ -139,7 +141,9 @@ def _conn_fields() -> dict[str, Any]:
             "Verify TLS", "true, false, or a CA bundle path.", {"type": ["string", "null"]}
         ),
         "allowed_hosts": _field(
-            "Allowed extra hosts", "Other origins that may receive credentials (comma list)."
+            "Allowed extra hosts",
+            "Other hosts that may receive credentials (comma list of host, host:port or "
+            "https://host:port); same scheme as the base URL unless given.",
         ),
         "rate_limit": _field("Client-side rate limit (JSON)", '{"requests": N, "per_seconds": S}'),
         "max_retries": _field(
@@ -151,4 +155,11 @@ def _conn_fields() -> dict[str, Any]:
             {"type": ["number", "null"]},
         ),
         "user_agent": _field("User agent", "Overrides the default apisync user agent."),
+        "correlation_header": _field(
+            "Correlation id header", "Header carrying each request's id (default X-Request-ID)."
+        ),
+        "test_endpoint": _field(
+            "Test endpoint",
+            "Path the Test button GETs (default: the base URL); pick one that needs auth.",
+        ),
     }

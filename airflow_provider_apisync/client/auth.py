@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 import msgspec
 import requests
@@ -19,10 +20,17 @@ from airflow_provider_apisync.client.config import AuthSettings
 from airflow_provider_apisync.client.errors import (
     ApiAuthError,
     ApiContractError,
+    ApiError,
     ApiTransportError,
     error_for_status,
 )
-from airflow_provider_apisync.client.urls import redact_url
+from airflow_provider_apisync.client.ratelimit import parse_retry_after
+from airflow_provider_apisync.client.urls import redact_url, register_secret_param
+
+EXPIRY_MARGIN = 60.0
+"""Refresh this many seconds before ``expires_in`` (a tenth of the lifetime if shorter)."""
+DEFAULT_LIFETIME = 3600.0
+"""Assumed token lifetime when the server sends no usable ``expires_in``."""
 
 SecretSink = Callable[[str], None]
 """Called with every secret minted at run time (the hook passes Airflow's ``mask_secret``)."""
@@ -30,6 +38,14 @@ SecretSink = Callable[[str], None]
 
 def _ignore(_: str) -> None:
     return None
+
+
+class TokenGrantError(ApiAuthError):
+    """The OAuth2 token endpoint refused the grant (400 invalid_grant, 401 invalid_client...).
+
+    Like a 401 from the API, it makes the client reload the connection once: the secret or
+    refresh token may have been rotated in the secrets backend.
+    """
 
 
 class NoAuth(AuthBase):
@@ -40,16 +56,22 @@ class NoAuth(AuthBase):
 
 
 class ApiKeyAuth(AuthBase):
-    """API key in a header (default ``X-API-Key``) or in a query parameter."""
+    """API key in a header (default ``X-API-Key``) or in a query parameter.
+
+    A query parameter is set (not appended), so a redirect target that already carries
+    it does not end up with two; its name is registered for redaction in logs and errors.
+    """
 
     def __init__(self, key: str, header: str = "X-API-Key", query_param: str | None = None):
         self._key = key
         self.header = header
         self.query_param = query_param
+        if query_param:
+            register_secret_param(query_param)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         if self.query_param:
-            r.prepare_url(r.url, {self.query_param: self._key})
+            r.url = _set_query_param(r.url or "", self.query_param, self._key)
         else:
             r.headers[self.header] = self._key
         return r
@@ -69,7 +91,7 @@ class BearerAuth(AuthBase):
 class _Token(msgspec.Struct):
     access_token: str
     token_type: str = "Bearer"
-    expires_in: float | None = None
+    expires_in: float | str | None = None  # some servers send "3600"
     refresh_token: str | None = None
 
 
@@ -77,8 +99,10 @@ class OAuth2Auth(AuthBase):
     """Base for OAuth2 grants: caches the access token and refreshes it under a lock.
 
     A token is reused until ``expires_in`` minus a margin (60 s, or a tenth of the lifetime
-    for short-lived tokens), so N requests cost one token request, and concurrent threads
-    that find it stale fetch exactly one new token.
+    for short-lived tokens), counted from when the token request was sent, so N requests
+    cost one token request, and concurrent threads that find it stale fetch exactly one
+    new token. Token requests never follow redirects: a client secret in a POST body must
+    not be replayed to wherever a ``Location`` header points.
     """
 
     grant_type = ""
@@ -94,6 +118,7 @@ class OAuth2Auth(AuthBase):
         auth_method: str = "client_secret_basic",
         timeout: tuple[float, float] = (10.0, 60.0),
         verify: bool | str = True,
+        user_agent: str | None = None,
         on_secret: SecretSink = _ignore,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -110,12 +135,17 @@ class OAuth2Auth(AuthBase):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
+        self._used = threading.local()  # the token each thread last sent
         self._token_session = requests.Session()
         self._token_session.trust_env = False
+        if user_agent:
+            self._token_session.headers["User-Agent"] = user_agent
         self.tokens_fetched = 0
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"Bearer {self.access_token()}"
+        token = self.access_token()
+        self._used.token = token
+        r.headers["Authorization"] = f"Bearer {token}"
         return r
 
     def access_token(self) -> str:
@@ -127,12 +157,40 @@ class OAuth2Auth(AuthBase):
             return self._token
 
     def invalidate(self) -> None:
-        """Forget the cached token (after a 401) so the next request mints a new one."""
+        """Forget the cached token so the next request mints a new one."""
         with self._lock:
             self._token = None
 
+    def invalidate_if_current(self) -> bool:
+        """After a 401 on this thread: drop the token it sent, unless already replaced.
+
+        Returns True when the next request will carry a different token than the one
+        that failed, so concurrent threads that all got a 401 cause one new token, not N.
+        """
+        with self._lock:
+            used = getattr(self._used, "token", None)
+            if used is not None and self._token == used:
+                self._token = None
+            return used is not None
+
+    def close(self) -> None:
+        self._token_session.close()
+
     def _grant_body(self) -> dict[str, str]:
         raise NotImplementedError
+
+    def _client_auth(self, body: dict[str, str]) -> HTTPBasicAuth | None:
+        """RFC 6749 section 2.3.1: id and secret form-encoded, then HTTP Basic; or in the body."""
+        if not self.client_id:
+            return None
+        if self._client_secret and self.auth_method == "client_secret_basic":
+            return HTTPBasicAuth(
+                quote(self.client_id, safe=""), quote(self._client_secret, safe="")
+            )
+        body["client_id"] = self.client_id
+        if self._client_secret:
+            body["client_secret"] = self._client_secret
+        return None
 
     def _fetch(self) -> None:
         body = self._grant_body()
@@ -140,14 +198,9 @@ class OAuth2Auth(AuthBase):
             body["scope"] = self.scope
         if self.audience:
             body["audience"] = self.audience
-        auth = None
-        if self.client_id and self._client_secret and self.auth_method == "client_secret_basic":
-            auth = HTTPBasicAuth(self.client_id, self._client_secret)
-        elif self.client_id:
-            body["client_id"] = self.client_id
-            if self._client_secret:
-                body["client_secret"] = self._client_secret
+        auth = self._client_auth(body)
         url = redact_url(self.token_url)
+        requested_at = self._clock()
         try:
             resp = self._token_session.post(
                 self.token_url,
@@ -156,25 +209,14 @@ class OAuth2Auth(AuthBase):
                 timeout=self.timeout,
                 verify=self.verify,
                 headers={"Accept": "application/json"},
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise ApiTransportError(
                 f"token request failed: {type(exc).__name__}", method="POST", url=url
             ) from None
-        if resp.status_code >= 400:
-            cls = (
-                ApiAuthError
-                if resp.status_code in (400, 401, 403)
-                else error_for_status(resp.status_code)
-            )
-            raise cls(
-                "token endpoint rejected the grant; check the client id/secret, refresh token "
-                "and scope in the connection",
-                status=resp.status_code,
-                method="POST",
-                url=url,
-                body=_oauth_error(resp),
-            )
+        if resp.status_code >= 300:
+            raise _token_error(resp, url)
         try:
             token = msgspec.json.decode(resp.content, type=_Token)
         except msgspec.DecodeError as exc:
@@ -185,14 +227,13 @@ class OAuth2Auth(AuthBase):
                 url=url,
             ) from None
         self._on_secret(token.access_token)
-        self._token = token.access_token
-        self.tokens_fetched += 1
-        lifetime = token.expires_in if token.expires_in and token.expires_in > 0 else 3600.0
-        margin = min(60.0, lifetime / 10)
-        self._expires_at = self._clock() + lifetime - margin
         if token.refresh_token:
             self._on_secret(token.refresh_token)
             self._rotated(token.refresh_token)
+        self._token = token.access_token
+        self.tokens_fetched += 1
+        lifetime = _lifetime(token.expires_in)
+        self._expires_at = requested_at + lifetime - min(EXPIRY_MARGIN, lifetime / 10)
 
     def _rotated(self, refresh_token: str) -> None:
         """Hook for grants that keep refresh tokens."""
@@ -244,6 +285,7 @@ def build_auth(
     *,
     timeout: tuple[float, float] = (10.0, 60.0),
     verify: bool | str = True,
+    user_agent: str | None = None,
     on_secret: SecretSink = _ignore,
 ) -> AuthBase:
     """The strategy for ``settings.auth_type``."""
@@ -264,6 +306,7 @@ def build_auth(
         "auth_method": settings.token_auth_method,
         "timeout": timeout,
         "verify": verify,
+        "user_agent": user_agent,
         "on_secret": on_secret,
     }
     if kind == "oauth2_client_credentials":
@@ -290,3 +333,49 @@ def _oauth_error(resp: requests.Response) -> str:
     if isinstance(data, dict):
         return " ".join(str(data[k]) for k in ("error", "error_description") if k in data)
     return ""
+
+
+def _token_error(resp: requests.Response, url: str) -> ApiError:
+    """Why the token endpoint said no, without echoing anything it was sent."""
+    status = resp.status_code
+    if status < 400:
+        return ApiAuthError(
+            f"token endpoint answered {status} with a redirect, which apisync does not follow "
+            "(the client secret would travel on); set token_url to the final URL",
+            status=status,
+            method="POST",
+            url=url,
+        )
+    if status in (400, 401, 403):
+        return TokenGrantError(
+            "token endpoint rejected the grant; check the client id/secret, refresh token "
+            "and scope in the connection",
+            status=status,
+            method="POST",
+            url=url,
+            body=_oauth_error(resp),
+        )
+    return error_for_status(status)(
+        f"token endpoint failed with {status}",
+        status=status,
+        method="POST",
+        url=url,
+        body=_oauth_error(resp),
+        retry_after=parse_retry_after(resp.headers),
+    )
+
+
+def _lifetime(expires_in: float | str | None) -> float:
+    try:
+        value = float(expires_in) if expires_in is not None else DEFAULT_LIFETIME
+    except ValueError:
+        return DEFAULT_LIFETIME
+    return value if value > 0 and value == value and value != float("inf") else DEFAULT_LIFETIME
+
+
+def _set_query_param(url: str, name: str, value: str) -> str:
+    """``url`` with query parameter ``name`` set to ``value`` (other parameters untouched)."""
+    parts = urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and unquote_plus(p.partition("=")[0]) != name]
+    kept.append(f"{quote(name, safe='')}={quote(value, safe='')}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))

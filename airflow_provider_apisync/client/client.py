@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,7 @@ from airflow_provider_apisync.client.auth import (
     OAuth2Auth,
     OAuth2RefreshToken,
     SecretSink,
+    TokenGrantError,
     build_auth,
 )
 from airflow_provider_apisync.client.config import ClientConfig
@@ -76,6 +79,7 @@ class ApiClient:
         self.session.headers["User-Agent"] = config.user_agent
         self.session.headers["Accept"] = "application/json"
         self.session.headers.update(config.headers)
+        self._auth_lock = threading.Lock()
         self.auth = self._build_auth(config)
         self.session.auth = self.auth
         self.retry_policy = RetryPolicy(config.max_retries, config.max_retry_wait)
@@ -128,13 +132,14 @@ class ApiClient:
             "stream": stream,
         }
         self.stats.request()
+        auth_used = self.auth
         try:
             return self._with_retries(method, url, facts, correlation_id, kwargs, idempotency_key)
         except ApiAuthError as exc:
-            if exc.status != 401 or not self._recover_auth():
+            if not self._recover_auth(exc, auth_used):
                 self.stats.error(exc.category)
                 raise
-            log.warning("401 from %s: credentials reloaded, retrying once", path_of(url))
+            log.warning("%s from %s: credentials renewed, retrying once", exc.status, path_of(url))
         try:
             return self._with_retries(method, url, facts, correlation_id, kwargs, idempotency_key)
         except ApiError as exc:
@@ -205,30 +210,52 @@ class ApiClient:
     # -- internals --------------------------------------------------------------------
     def _build_auth(self, config: ClientConfig) -> Any:
         return build_auth(
-            config.auth, timeout=config.timeout, verify=config.verify, on_secret=self._on_secret
+            config.auth,
+            timeout=config.timeout,
+            verify=config.verify,
+            user_agent=config.user_agent,
+            on_secret=self._on_secret,
         )
 
-    def _recover_auth(self) -> bool:
-        """After a 401: reload the connection and/or drop the cached token. True to retry."""
-        changed = False
-        if self._reload_config is not None:
-            fresh = self._reload_config()
-            if fresh.auth != self.config.auth:
-                new_auth = self._build_auth(fresh)
-                old = self.auth
-                if (
-                    isinstance(old, OAuth2RefreshToken)
-                    and isinstance(new_auth, OAuth2RefreshToken)
-                    and new_auth.initial_refresh_token == old.initial_refresh_token
-                ):
-                    new_auth._rotated(old.current_refresh_token)
-                self.config = fresh
-                self.auth = self.session.auth = new_auth
-                changed = True
-        if isinstance(self.auth, OAuth2Auth):
-            self.auth.invalidate()
-            changed = True
-        return changed
+    def _recover_auth(self, error: ApiAuthError | None = None, auth_used: Any = None) -> bool:
+        """After a 401 (or a refused token grant): True when a retry may now succeed.
+
+        In order: another thread already swapped the credentials -> retry; the reloaded
+        connection has other auth settings -> swap them in (a rotated refresh token is kept
+        when the connection still holds the original one) and retry; an OAuth2 token that
+        the API refused -> drop it (unless another thread already replaced it) and retry.
+        403 is a permission problem, not stale credentials: never retried.
+        """
+        if error is not None and error.status != 401 and not isinstance(error, TokenGrantError):
+            return False
+        with self._auth_lock:
+            if auth_used is not None and self.auth is not auth_used:
+                return True
+            if self._reload_config is not None:
+                fresh = self._reload_config()
+                if fresh.auth != self.config.auth:
+                    self._swap_auth(fresh)
+                    return True
+            if isinstance(error, TokenGrantError):
+                return False  # same grant again would be refused again
+            if isinstance(self.auth, OAuth2Auth):
+                return self.auth.invalidate_if_current()
+            return False
+
+    def _swap_auth(self, fresh: ClientConfig) -> None:
+        """Use ``fresh.auth`` from now on; everything else in the config stays as it was."""
+        new_auth = self._build_auth(fresh)
+        old = self.auth
+        if (
+            isinstance(old, OAuth2RefreshToken)
+            and isinstance(new_auth, OAuth2RefreshToken)
+            and new_auth.initial_refresh_token == old.initial_refresh_token
+        ):
+            # The secrets backend still holds the token we started with; the server has
+            # already rotated it, so only the newest one we received is still valid.
+            new_auth._rotated(old.current_refresh_token)
+        self.config = replace(self.config, auth=fresh.auth)
+        self.auth = self.session.auth = new_auth
 
     def _with_retries(
         self,

@@ -7,6 +7,9 @@ Pure Python: the hook hands over the Airflow connection's fields; every problem 
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +18,7 @@ from urllib.parse import urlsplit
 from airflow_provider_apisync import __version__
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.signatures import WEBHOOK_EXTRA_KEYS
+from airflow_provider_apisync.client.urls import is_absolute, parse_allowed_host, redact_url
 
 AUTH_TYPES = (
     "none",
@@ -46,7 +50,11 @@ KNOWN_EXTRA = {
     "max_retry_wait",
     "user_agent",
     "correlation_header",
+    "test_endpoint",
 }
+EXTRA_PREFIX = "extra__apisync__"
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
+_CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ class ClientConfig:
     max_retry_wait: float = 60.0
     user_agent: str = DEFAULT_USER_AGENT
     correlation_header: str = "X-Request-ID"
+    test_endpoint: str = ""
+    """What ``test_connection`` GETs (relative to the base URL); empty = the base URL."""
 
 
 def config_from_connection(
@@ -100,15 +110,35 @@ def config_from_connection(
     extra: str | Mapping[str, Any] | None = None,
     conn_id: str = "apisync_default",
 ) -> ClientConfig:
-    """Validate an ``apisync`` connection's fields and build a :class:`ClientConfig`."""
-    ex = _extra_dict(extra, conn_id)
-    base_url = _base_url(host, schema, port, conn_id)
+    """Validate an ``apisync`` connection's fields and build a :class:`ClientConfig`.
+
+    Every problem raises one :class:`ApiConfigError` naming the field, the connection and
+    the fix; values of secret fields never appear in the message.
+    """
+    try:
+        return _build(host, login, password, schema, port, extra)
+    except ApiConfigError as exc:
+        problem, _, fix = str(exc)[len(exc.field) + 2 :].partition(" Fix: ")
+        problem = f"{problem.rstrip('.')} (connection '{conn_id}')."
+        raise ApiConfigError(exc.field, problem, fix) from None
+
+
+def _build(
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    schema: str | None,
+    port: int | None,
+    extra: str | Mapping[str, Any] | None,
+) -> ClientConfig:
+    ex = _extra_dict(extra)
+    base_url = _base_url(host, schema, port)
     auth_type = _choice(ex, "auth_type", AUTH_TYPES, _default_auth(login, password))
     auth = AuthSettings(
         auth_type=auth_type,
         login=login or None,
         secret=password or None,
-        api_key_header=_str(ex, "api_key_header") or "X-API-Key",
+        api_key_header=_header_name(ex, "api_key_header") or "X-API-Key",
         api_key_query_param=_str(ex, "api_key_query_param"),
         token_url=_str(ex, "token_url"),
         scope=_scope(ex.get("scope")),
@@ -118,7 +148,7 @@ def config_from_connection(
         ),
         refresh_token=_str(ex, "refresh_token"),
     )
-    _check_auth(auth, conn_id)
+    _check_auth(auth)
     return ClientConfig(
         base_url=base_url,
         auth=auth,
@@ -129,13 +159,19 @@ def config_from_connection(
         rate_limit=_rate_limit(ex.get("rate_limit")),
         max_retries=_int(ex, "max_retries", 5, minimum=0),
         max_retry_wait=_number(ex, "max_retry_wait", 60.0),
-        user_agent=_str(ex, "user_agent") or DEFAULT_USER_AGENT,
-        correlation_header=_str(ex, "correlation_header") or "X-Request-ID",
+        user_agent=_line(ex, "user_agent") or DEFAULT_USER_AGENT,
+        correlation_header=_header_name(ex, "correlation_header") or "X-Request-ID",
+        test_endpoint=_str(ex, "test_endpoint") or "",
     )
 
 
-def _extra_dict(extra: str | Mapping[str, Any] | None, conn_id: str) -> dict[str, Any]:
-    if extra is None or extra == "":
+def _extra_dict(extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The extra as a dict; ``extra__apisync__x`` (form-widget style) is read as ``x``.
+
+    Empty values count as unset (the UI stores untouched fields as ""). When both spellings
+    are present the plain key wins.
+    """
+    if extra is None or (isinstance(extra, str) and not extra.strip()):
         return {}
     if isinstance(extra, str):
         try:
@@ -143,44 +179,69 @@ def _extra_dict(extra: str | Mapping[str, Any] | None, conn_id: str) -> dict[str
         except json.JSONDecodeError as exc:
             raise ApiConfigError(
                 "extra",
-                f"connection '{conn_id}' extra is not valid JSON ({exc.msg} at char {exc.pos}).",
+                f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}).",
                 'write a JSON object such as {"auth_type": "bearer"}.',
             ) from None
     if not isinstance(extra, Mapping):
-        raise ApiConfigError("extra", "must be a JSON object.", 'e.g. {"auth_type": "bearer"}.')
+        raise ApiConfigError(
+            "extra",
+            f"must be a JSON object, got {type(extra).__name__}.",
+            'e.g. {"auth_type": "bearer"}.',
+        )
     out: dict[str, Any] = {}
     for key, value in extra.items():
-        short = key.removeprefix("extra__apisync__")
         if value is None or value == "":
+            continue
+        short = str(key).removeprefix(EXTRA_PREFIX)
+        if short != key and short in extra and extra[short] not in (None, ""):
             continue
         out[short] = value
     return out
 
 
-def _base_url(host: str | None, schema: str | None, port: int | None, conn_id: str) -> str:
-    if not host:
-        raise ApiConfigError(
-            "host",
-            f"connection '{conn_id}' has no host.",
-            "set the base URL, e.g. https://api.crm.example/v2.",
-        )
+def _base_url(host: str | None, schema: str | None, port: int | None) -> str:
+    fix = "set host to the base URL, e.g. https://api.crm.example/v2."
+    if not host or not host.strip():
+        raise ApiConfigError("host", "is empty.", fix)
     host = host.strip()
-    if "://" not in host:
+    if not is_absolute(host):
         scheme = (schema or "https").strip().lower()
+        if scheme not in ("http", "https"):
+            raise ApiConfigError(
+                "schema",
+                f"'{schema}' is not a URL scheme (the schema field holds http or https).",
+                "clear it and put the full base URL, scheme included, in host.",
+            )
         host = f"{scheme}://{host}"
     parts = urlsplit(host)
-    if parts.scheme not in ("http", "https"):
+    if parts.scheme.lower() not in ("http", "https"):
         raise ApiConfigError(
-            "host",
-            f"scheme '{parts.scheme}' is not supported.",
-            "use an http:// or https:// base URL.",
+            "host", f"scheme '{parts.scheme}' is not supported.", "use an http:// or https:// URL."
         )
     if not parts.hostname:
-        raise ApiConfigError("host", f"'{host}' has no host name.", "e.g. https://api.example.")
+        raise ApiConfigError("host", f"'{redact_url(host)}' has no host name.", fix)
+    if parts.username or parts.password:
+        raise ApiConfigError(
+            "host",
+            "must not contain credentials (user:password@).",
+            "put them in the login and password fields.",
+        )
+    if parts.query or parts.fragment:
+        raise ApiConfigError(
+            "host",
+            "must not contain a query string or fragment.",
+            "put static parameters in the request, or headers in extra.headers.",
+        )
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise ApiConfigError("host", "has an invalid port.", fix) from None
     netloc = parts.netloc
-    if port and parts.port is None:
+    if port and url_port is None:
+        if not 0 < int(port) < 65536:
+            raise ApiConfigError("port", f"{port} is not a TCP port.", "use 1-65535 or clear it.")
         netloc = f"{netloc}:{int(port)}"
-    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
 
 
 def _default_auth(login: str | None, password: str | None) -> str:
@@ -203,8 +264,24 @@ def _str(ex: Mapping[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ApiConfigError(key, f"must be a string, got {type(value).__name__}.")
+        raise ApiConfigError(
+            key, f"must be a string, got {type(value).__name__}.", "quote the value in extra."
+        )
     return value.strip() or None
+
+
+def _line(ex: Mapping[str, Any], key: str) -> str | None:
+    value = _str(ex, key)
+    if value is not None and ("\r" in value or "\n" in value):
+        raise ApiConfigError(key, "must be a single line (no CR or LF).", "remove line breaks.")
+    return value
+
+
+def _header_name(ex: Mapping[str, Any], key: str) -> str | None:
+    value = _str(ex, key)
+    if value is not None and not _TOKEN.match(value):
+        raise ApiConfigError(key, f"'{value}' is not a valid HTTP header name.", "e.g. X-API-Key.")
+    return value
 
 
 def _scope(value: Any) -> str | None:
@@ -214,7 +291,17 @@ def _scope(value: Any) -> str | None:
         return " ".join(value)
     if isinstance(value, str):
         return value.strip() or None
-    raise ApiConfigError("scope", "must be a string or a list of strings.")
+    raise ApiConfigError(
+        "scope", "must be a string or a list of strings.", 'e.g. "crm.read crm.write".'
+    )
+
+
+_EXAMPLES = {
+    "headers": '{"Stripe-Version": "2024-06-20"}',
+    "timeout": "[10, 60]",
+    "allowed_hosts": '["files.example", "https://cdn.example:8443"]',
+    "rate_limit": '{"requests": 100, "per_seconds": 60}',
+}
 
 
 def _json_value(key: str, value: Any) -> Any:
@@ -222,7 +309,9 @@ def _json_value(key: str, value: Any) -> Any:
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ApiConfigError(key, f"is not valid JSON ({exc.msg}).") from None
+            raise ApiConfigError(
+                key, f"is not valid JSON ({exc.msg}).", f"e.g. {_EXAMPLES.get(key, '{}')}."
+            ) from None
     return value
 
 
@@ -230,37 +319,51 @@ def _headers(value: Any) -> dict[str, str]:
     value = _json_value("headers", value)
     if value is None:
         return {}
+    fix = 'e.g. {"Stripe-Version": "2024-06-20"}.'
     if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str | int | float) for k, v in value.items()
+        isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
+        for k, v in value.items()
     ):
-        raise ApiConfigError(
-            "headers",
-            "must be a JSON object of header name to value.",
-            'e.g. {"Stripe-Version": "2024-06-20"}.',
-        )
-    return {k: str(v) for k, v in value.items()}
+        raise ApiConfigError("headers", "must be a JSON object of header name to value.", fix)
+    out = {k.strip(): str(v).strip() for k, v in value.items()}
+    for name, text in out.items():
+        if not _TOKEN.match(name) or "\r" in text or "\n" in text:
+            raise ApiConfigError("headers", f"'{name}' is not a valid header.", fix)
+        if name.lower() in _CREDENTIAL_HEADERS:
+            raise ApiConfigError(
+                "headers",
+                f"'{name}' carries credentials, and extra is not a secret field.",
+                "use auth_type (bearer, basic, api_key ...) with the secret in the password.",
+            )
+    return out
 
 
 def _timeout(value: Any) -> tuple[float, float]:
     value = _json_value("timeout", value)
     if value is None:
         return DEFAULT_TIMEOUT
+    bad = ApiConfigError(
+        "timeout",
+        f"'{value}' is not a positive number of seconds or a [connect, read] pair.",
+        "e.g. 30 or [10, 60]; requests never run without a timeout.",
+    )
+    items = value if isinstance(value, list | tuple) else [value, value]
+    if len(items) != 2:
+        raise bad
     try:
-        if isinstance(value, list | tuple):
-            if len(value) != 2:
-                raise ValueError
-            connect, read = float(value[0]), float(value[1])
-        else:
-            connect = read = float(value)
+        connect, read = (_seconds(v) for v in items)
     except (TypeError, ValueError):
-        raise ApiConfigError(
-            "timeout",
-            f"'{value}' is not a number of seconds or a [connect, read] pair.",
-            "e.g. 30 or [10, 60].",
-        ) from None
-    if connect <= 0 or read <= 0:
-        raise ApiConfigError("timeout", "must be positive: requests never run without one.")
+        raise bad from None
     return connect, read
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError
+    return number
 
 
 def _verify(value: Any) -> bool | str:
@@ -272,7 +375,14 @@ def _verify(value: Any) -> bool | str:
             return True
         if low in ("false", "0", "no"):
             return False
-        return value.strip()
+        path = value.strip()
+        if not os.path.exists(path):
+            raise ApiConfigError(
+                "verify",
+                f"CA bundle '{path}' does not exist on this machine.",
+                "use true, false, or the path of a PEM bundle present on every worker.",
+            )
+        return path
     raise ApiConfigError("verify", "must be true, false or a CA bundle path.")
 
 
@@ -281,10 +391,23 @@ def _hosts(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
-        return tuple(h.strip() for h in value.split(",") if h.strip())
-    if isinstance(value, list | tuple) and all(isinstance(h, str) for h in value):
-        return tuple(h.strip() for h in value if h.strip())
-    raise ApiConfigError("allowed_hosts", "must be a comma-separated string or a list of hosts.")
+        hosts = tuple(h.strip() for h in value.split(",") if h.strip())
+    elif isinstance(value, list | tuple) and all(isinstance(h, str) for h in value):
+        hosts = tuple(h.strip() for h in value if h.strip())
+    else:
+        raise ApiConfigError(
+            "allowed_hosts", "must be a comma-separated string or a list of hosts."
+        )
+    for entry in hosts:
+        try:
+            parse_allowed_host(entry)
+        except ValueError as exc:
+            raise ApiConfigError(
+                "allowed_hosts",
+                f"{exc}.",
+                "use host names (files.example), host:port, or origins (https://files.example:8443).",
+            ) from None
+    return hosts
 
 
 def _rate_limit(value: Any) -> RateBudget | None:
@@ -296,73 +419,101 @@ def _rate_limit(value: Any) -> RateBudget | None:
         raise ApiConfigError(
             "rate_limit", "must be an object with 'requests' and 'per_seconds'.", fix
         )
+    unknown = sorted(set(value) - {"requests", "per_seconds"})
+    if unknown:
+        raise ApiConfigError("rate_limit", f"has unknown keys {unknown}.", fix)
     try:
-        budget = RateBudget(int(value["requests"]), float(value.get("per_seconds", 1)))
+        requests = _seconds(value["requests"])
+        per_seconds = _seconds(value.get("per_seconds", 1))
+        if requests != int(requests):
+            raise ValueError
     except (TypeError, ValueError):
         raise ApiConfigError(
-            "rate_limit", "'requests' and 'per_seconds' must be numbers.", fix
+            "rate_limit",
+            "'requests' must be a positive whole number and 'per_seconds' a positive number.",
+            fix,
         ) from None
-    if budget.requests <= 0 or budget.per_seconds <= 0:
-        raise ApiConfigError("rate_limit", "'requests' and 'per_seconds' must be positive.", fix)
-    return budget
+    return RateBudget(int(requests), per_seconds)
 
 
 def _int(ex: Mapping[str, Any], key: str, default: int, minimum: int = 0) -> int:
     value = ex.get(key, default)
     try:
+        if isinstance(value, bool):
+            raise TypeError
         number = int(value)
         if number != float(value) or number < minimum:
             raise ValueError
-    except (TypeError, ValueError):
-        raise ApiConfigError(key, f"'{value}' is not a whole number >= {minimum}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ApiConfigError(
+            key, f"'{value}' is not a whole number >= {minimum}.", f"e.g. {default}."
+        ) from None
     return number
 
 
 def _number(ex: Mapping[str, Any], key: str, default: float) -> float:
     value = ex.get(key, default)
     try:
-        number = float(value)
+        return _seconds(value)
     except (TypeError, ValueError):
-        raise ApiConfigError(key, f"'{value}' is not a number of seconds.") from None
-    if number <= 0:
-        raise ApiConfigError(key, "must be positive.")
-    return number
+        raise ApiConfigError(
+            key, f"'{value}' is not a positive number of seconds.", f"e.g. {default:g}."
+        ) from None
 
 
-def _check_auth(auth: AuthSettings, conn_id: str) -> None:
+def _check_auth(auth: AuthSettings) -> None:
     kind = auth.auth_type
     if kind in ("api_key", "bearer") and not auth.secret:
+        what = "API key" if kind == "api_key" else "token"
         raise ApiConfigError(
             "password",
-            f"auth_type '{kind}' needs the secret in the connection password.",
-            f"put the {'API key' if kind == 'api_key' else 'token'} in the password field.",
+            f"auth_type '{kind}' needs the {what} in the password field, which is empty.",
+            f"put the {what} in the connection password.",
         )
-    if kind == "basic" and not (auth.login and auth.secret):
-        raise ApiConfigError("login", "auth_type 'basic' needs both login and password.")
+    if kind == "basic":
+        for name, value in (("login", auth.login), ("password", auth.secret)):
+            if not value:
+                raise ApiConfigError(
+                    name, f"auth_type 'basic' needs a {name}, which is empty.", f"set the {name}."
+                )
     if kind.startswith("oauth2"):
-        if not auth.token_url:
-            raise ApiConfigError(
-                "token_url",
-                f"auth_type '{kind}' needs the token endpoint.",
-                'add "token_url": "https://auth.example/oauth/token" to extra.',
-            )
-        scheme = urlsplit(auth.token_url).scheme
-        if scheme not in ("http", "https"):
-            raise ApiConfigError("token_url", f"scheme '{scheme}' is not http or https.")
-    if kind == "oauth2_client_credentials" and not (auth.login and auth.secret):
-        raise ApiConfigError(
-            "login", "oauth2_client_credentials needs the client id (login) and secret (password)."
-        )
+        _check_token_url(auth.token_url, kind)
+    if kind == "oauth2_client_credentials":
+        for name, value, what in (
+            ("login", auth.login, "client id"),
+            ("password", auth.secret, "client secret"),
+        ):
+            if not value:
+                raise ApiConfigError(
+                    name,
+                    f"auth_type '{kind}' needs the {what} in the {name} field, which is empty.",
+                    f"put the {what} in the connection {name}.",
+                )
     if kind == "oauth2_refresh_token" and not auth.refresh_token:
         raise ApiConfigError(
             "refresh_token",
-            "auth_type 'oauth2_refresh_token' needs a refresh token.",
-            'add "refresh_token" to extra (it is masked in the UI).',
+            f"auth_type '{kind}' needs a refresh token in extra, which has none.",
+            'add "refresh_token": "..." to extra (it is masked in the UI and in logs).',
         )
     if auth.api_key_query_param and kind != "api_key":
-        raise ApiConfigError("api_key_query_param", "only applies to auth_type 'api_key'.")
+        raise ApiConfigError(
+            "api_key_query_param",
+            f"only applies to auth_type 'api_key', not '{kind}'.",
+            "remove it or set auth_type to api_key.",
+        )
+
+
+def _check_token_url(token_url: str | None, kind: str) -> None:
+    example = 'add "token_url": "https://auth.example/oauth/token" to extra.'
+    if not token_url:
+        raise ApiConfigError("token_url", f"auth_type '{kind}' needs the token endpoint.", example)
+    parts = urlsplit(token_url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ApiConfigError(
+            "token_url", f"'{redact_url(token_url)}' is not an absolute http(s) URL.", example
+        )
 
 
 def unknown_extra_keys(extra: Mapping[str, Any]) -> list[str]:
     """Keys that apisync does not know (probably typos); the hook warns about them."""
-    return sorted(k for k in extra if k.removeprefix("extra__apisync__") not in KNOWN_EXTRA)
+    return sorted(k for k in extra if str(k).removeprefix(EXTRA_PREFIX) not in KNOWN_EXTRA)

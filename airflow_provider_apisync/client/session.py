@@ -30,3 +30,14 @@ class GuardedSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         self.guard.check(request.url or "")
         return super().send(request, **kwargs)
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: Any) -> None:
+        """On a redirect to an allowed origin, apply the session's auth to the new URL.
+
+        ``requests`` would keep header credentials but lose an API key sent as a query
+        parameter (the ``Location`` replaces the URL). Foreign origins are refused in
+        :meth:`send` before anything leaves, so nothing is applied for them here.
+        """
+        super().rebuild_auth(prepared_request, response)
+        if self.auth is not None and self.guard.allows(prepared_request.url or ""):
+            prepared_request.prepare_auth(self.auth)

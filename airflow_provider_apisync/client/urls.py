@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -12,19 +13,41 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 SECRET_PARAM = re.compile(
     r"(key|token|secret|password|passwd|pwd|signature|sig|auth|credential|code)", re.I
 )
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_extra_secret_params: set[str] = set()
+_extra_lock = threading.Lock()
 
 Origin = tuple[str, str, int]
 
 
+def register_secret_param(name: str) -> None:
+    """Always redact query parameter ``name`` (e.g. an API key parameter named ``appid``).
+
+    Process-wide on purpose: redaction may only ever hide more, never less.
+    """
+    with _extra_lock:
+        _extra_secret_params.add(name.lower())
+
+
+def is_secret_param(name: str) -> bool:
+    """True when values of query parameter ``name`` must never be shown."""
+    return bool(SECRET_PARAM.search(name)) or name.lower() in _extra_secret_params
+
+
+def is_absolute(url: str) -> bool:
+    """True for ``scheme://...`` URLs (a ``://`` inside the query does not count)."""
+    return bool(_ABSOLUTE.match(url))
+
+
 def origin(url: str) -> Origin:
-    """(scheme, host, port) with the scheme's default port filled in."""
-    parts = urlsplit(url)
-    scheme = (parts.scheme or "").lower()
-    host = (parts.hostname or "").lower()
+    """(scheme, host, port) with the scheme's default port filled in; port -1 if invalid."""
     try:
+        parts = urlsplit(url)
+        scheme = (parts.scheme or "").lower()
+        host = (parts.hostname or "").lower()
         port = parts.port or DEFAULT_PORTS.get(scheme, 0)
     except ValueError:
-        port = -1
+        return "", "", -1
     return scheme, host, port
 
 
@@ -32,9 +55,9 @@ def join_url(base_url: str, endpoint: str) -> str:
     """Append ``endpoint`` to the base URL's path; absolute URLs are returned as they are.
 
     ``https://h/v1`` + ``/items`` gives ``https://h/v1/items``: a leading slash never drops
-    the base path prefix (unlike ``urljoin``).
+    the base path prefix (unlike ``urljoin``), and ``//other.host/x`` stays on the base host.
     """
-    if "://" in endpoint:
+    if is_absolute(endpoint):
         return endpoint
     if not endpoint:
         return base_url
@@ -48,14 +71,17 @@ def resolve_next(current_url: str, link: str) -> str:
 
 def redact_url(url: str) -> str:
     """The URL with user info and the values of secret-looking query parameters hidden."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
+        query = urlencode([(k, "***" if is_secret_param(k) else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -65,44 +91,75 @@ def path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def parse_allowed_host(entry: str) -> tuple[str | None, str, int | None]:
+    """An ``allowed_hosts`` entry as ``(scheme, host, port)``; ``None`` = from the base URL.
+
+    ``https://files.example:8443`` gives every part; ``files.example:8443`` and
+    ``files.example`` leave the scheme (and port) to :class:`HostGuard`. Raises
+    ``ValueError`` for anything else (paths, user info, wildcards, bad ports).
+    """
+    entry = entry.strip()
+    if is_absolute(entry):
+        parts = urlsplit(entry)
+        scheme, host, full_port = origin(entry)
+        if scheme not in DEFAULT_PORTS or not host or full_port < 0:
+            raise ValueError(f"'{entry}' is not an http(s) origin")
+        if parts.path not in ("", "/") or parts.query or parts.username:
+            raise ValueError(f"'{entry}' must be an origin without path, query or user info")
+        return scheme, host, full_port
+    probe = urlsplit("//" + entry)
+    try:
+        port = probe.port
+    except ValueError:
+        raise ValueError(f"'{entry}' has an invalid port") from None
+    if not probe.hostname or probe.path or probe.query or probe.username or "*" in entry:
+        raise ValueError(f"'{entry}' is not a host name (wildcards and paths are not supported)")
+    return None, probe.hostname.lower(), port
+
+
 class HostGuard:
     """Credentials go only to the base URL's origin plus ``allowed_hosts``.
 
-    ``allowed_hosts`` entries may be bare host names (any port, same scheme family) or
-    full origins such as ``https://files.example:8443``.
+    ``allowed_hosts`` entries are full origins (``https://files.example:8443``: exactly
+    that) or host names with an optional port (``files.example``, ``files.example:8443``),
+    which take the base URL's scheme and, without a port, that scheme's default port. An
+    https base therefore never lets credentials fall back to plain http.
     """
 
     def __init__(self, base_url: str, allowed_hosts: Iterable[str] = ()) -> None:
         self.base_origin = origin(base_url)
+        base_scheme = self.base_origin[0]
         self._origins: set[Origin] = {self.base_origin}
-        self._hosts: set[str] = set()
         for entry in allowed_hosts:
-            entry = entry.strip()
-            if not entry:
+            if not entry.strip():
                 continue
-            if "://" in entry:
-                self._origins.add(origin(entry))
-            else:
-                self._hosts.add(entry.lower())
+            scheme, host, port = parse_allowed_host(entry)
+            scheme = scheme or base_scheme
+            self._origins.add((scheme, host, port or DEFAULT_PORTS.get(scheme, 0)))
+
+    @property
+    def origins(self) -> frozenset[Origin]:
+        """Every origin that may receive credentials."""
+        return frozenset(self._origins)
 
     def allows(self, url: str) -> bool:
         scheme, host, port = origin(url)
-        if (scheme, host, port) in self._origins:
-            return True
-        return host in self._hosts and scheme in ("http", "https")
+        return bool(host) and port > 0 and (scheme, host, port) in self._origins
 
     def check(self, url: str) -> None:
         """Raise :class:`ForeignHostError` unless ``url`` may receive credentials."""
         if not self.allows(url):
-            scheme, host, port = self.base_origin
             raise ForeignHostError(
                 f"refusing to send credentials to {origin_str(url)}: only "
-                f"{scheme}://{host}:{port} and allowed_hosts may receive them. If this host "
+                f"{_fmt(self.base_origin)} and allowed_hosts may receive them. If this host "
                 "is trusted, add it to the connection extra 'allowed_hosts'.",
                 url=redact_url(url),
             )
 
 
+def _fmt(o: Origin) -> str:
+    return f"{o[0]}://{o[1]}:{o[2]}"
+
+
 def origin_str(url: str) -> str:
-    scheme, host, port = origin(url)
-    return f"{scheme}://{host}:{port}"
+    return _fmt(origin(url))

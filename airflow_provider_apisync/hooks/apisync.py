@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Mapping
-from functools import cached_property
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_apisync.client import ApiClient, ApiError, RateLimitStatus
+from airflow_provider_apisync.client import (
+    ApiAuthError,
+    ApiClient,
+    ApiClientError,
+    RateLimitStatus,
+)
 from airflow_provider_apisync.client.config import (
+    EXTRA_PREFIX,
     ClientConfig,
     config_from_connection,
     unknown_extra_keys,
 )
+from airflow_provider_apisync.client.urls import join_url, redact_url
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.client.pagination import Pages, Paginator
@@ -62,20 +71,37 @@ class ApiSyncHook(BaseHook):
         super().__init__()
         self.apisync_conn_id = apisync_conn_id
         self._client_kwargs = client_kwargs
+        self._client: ApiClient | None = None
+        self._client_lock = threading.Lock()
 
     # -- configuration ----------------------------------------------------------------
     def load_config(self) -> ClientConfig:
-        """Read and validate the connection now (each call consults the secrets backends)."""
+        """Read and validate the connection now (each call consults the secrets backends).
+
+        Raises :class:`ApiConfigError` naming the field at fault (malformed extra JSON
+        included: Airflow's ``extra_dejson`` would silently turn it into ``{}``).
+        """
         conn = self.get_connection(self.apisync_conn_id)
-        extra = conn.extra_dejson if conn.extra else {}
-        for secret in (conn.password, extra.get("refresh_token")):
-            if secret:
-                _mask(secret)
-        unknown = unknown_extra_keys(extra)
-        if unknown:
+        extra = _extra_or_raw(conn.extra)
+        if isinstance(extra, dict):
+            for key in ("refresh_token", EXTRA_PREFIX + "refresh_token"):
+                if isinstance(extra.get(key), str) and extra[key]:
+                    _mask(extra[key])
+        if conn.password:
+            _mask(conn.password)
+        if conn.conn_type and conn.conn_type != self.conn_type:
             log.warning(
-                "connection %s: ignoring unknown extra keys %s", self.apisync_conn_id, unknown
+                "connection %s has type %r, not %r; reading it as apisync",
+                self.apisync_conn_id,
+                conn.conn_type,
+                self.conn_type,
             )
+        if isinstance(extra, dict):
+            unknown = unknown_extra_keys(extra)
+            if unknown:
+                log.warning(
+                    "connection %s: ignoring unknown extra keys %s", self.apisync_conn_id, unknown
+                )
         return config_from_connection(
             host=conn.host,
             login=conn.login,
@@ -86,16 +112,26 @@ class ApiSyncHook(BaseHook):
             conn_id=self.apisync_conn_id,
         )
 
-    @cached_property
+    @property
     def client(self) -> ApiClient:
-        """The client, built on first use and kept for the hook's life (one task run)."""
-        return ApiClient(
-            self.load_config(),
-            on_secret=_mask,
-            reload_config=self.load_config,
-            metrics=_metric,
-            **self._client_kwargs,
-        )
+        """The client, built on first use and kept for the hook's life (one task run).
+
+        Built under a lock: threads sharing a hook must share one client, or each would
+        mint its own OAuth2 token (``functools.cached_property`` stopped locking in 3.12).
+        """
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                client = self._client
+                if client is None:
+                    client = self._client = ApiClient(
+                        self.load_config(),
+                        on_secret=_mask,
+                        reload_config=self.load_config,
+                        metrics=_metric,
+                        **self._client_kwargs,
+                    )
+        return client
 
     def get_conn(self) -> requests.Session:
         return self.client.session
@@ -149,17 +185,71 @@ class ApiSyncHook(BaseHook):
         return self.client.rate_limit_status(endpoint)
 
     def test_connection(self) -> tuple[bool, str]:
-        """A safe GET of the base URL: auth, TLS and reachability in one go."""
+        """One GET of ``test_endpoint`` (default: the base URL), no retries, no secrets shown.
+
+        Success means the API accepted the credentials: a 2xx/3xx answer. 401/403 fail. A
+        404/405 proves only that the server is reachable, so it counts as success only when
+        nothing else is left to check: auth_type ``none``, or an OAuth2 grant whose token
+        endpoint has just accepted the client credentials. With a static key, token or
+        password it fails and asks for a ``test_endpoint`` that requires authentication.
+        """
+        client: ApiClient | None = None
         try:
-            client = ApiClient(self.load_config(), on_secret=_mask)
-            client.retry_policy = type(client.retry_policy)(max_retries=0)
-            resp = client.request("GET", "")
-        except (ApiError, ValueError) as exc:
-            return False, str(exc)
-        return True, f"Connection successfully tested: GET {client.base_url} -> {resp.status_code}"
+            config = self.load_config()
+            config = replace(config, max_retries=0)
+            client = ApiClient(config, on_secret=_mask)
+            where = f"GET {redact_url(join_url(config.base_url, config.test_endpoint))}"
+            try:
+                resp = client.request("GET", config.test_endpoint)
+            except ApiClientError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                return _judge_not_found(config.auth.auth_type, where, exc.status)
+            return True, f"Connection successfully tested: {where} -> {resp.status_code}"
+        except ApiAuthError as exc:
+            return False, f"Credentials rejected ({exc.status}): {exc}"
+        except Exception as exc:  # the UI shows the message; never a traceback
+            return False, f"{type(exc).__name__}: {exc}"
+        finally:
+            if client is not None:
+                client.close()
+
+    def close(self) -> None:
+        """Release pooled connections (the hook stays usable: a new client is built)."""
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def summary(self) -> dict[str, Any]:
         """Request counters for XCom (requests, retries, throttled, errors, latency)."""
-        if "client" not in self.__dict__:
+        if self._client is None:
             return {"requests": 0, "retries": 0, "throttled": 0}
-        return self.client.stats.summary()
+        return self._client.stats.summary()
+
+
+def _extra_or_raw(extra: str | None) -> dict[str, Any] | str | None:
+    """The extra parsed, or the raw text when it is not JSON (the config then says why)."""
+    if not extra:
+        return None
+    try:
+        parsed = json.loads(extra)
+    except ValueError:
+        return extra
+    return parsed if isinstance(parsed, dict) else extra
+
+
+def _judge_not_found(auth_type: str, where: str, status: int | None) -> tuple[bool, str]:
+    if auth_type == "none":
+        return True, f"Server reachable: {where} -> {status} (no credentials to check)."
+    if auth_type.startswith("oauth2"):
+        return True, (
+            f"Token endpoint accepted the client credentials; {where} -> {status}, so the API "
+            "itself did not check the token. Set extra.test_endpoint to an authenticated "
+            "resource for a full check."
+        )
+    return False, (
+        f"{where} -> {status}: the server is reachable, but this URL cannot tell whether "
+        "the credentials work. Set extra.test_endpoint to a resource that requires "
+        "authentication (e.g. /me)."
+    )

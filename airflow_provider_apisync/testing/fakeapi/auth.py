@@ -11,6 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import unquote_plus
 
 from airflow_provider_apisync.testing.fakeapi.http import Request, Response
 
@@ -36,6 +37,7 @@ class FakeAuth:
     token_ttl: float = 3600.0
     rotate_refresh_tokens: bool = True
     issued: dict[str, float] = field(default_factory=dict)  # access token -> expiry
+    refresh_tokens_issued: list[str] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -70,29 +72,41 @@ class FakeAuth:
         return _unauthorized("credentials required")
 
     def token_endpoint(self, request: Request) -> Response:
-        """RFC 6749 token endpoint: client_credentials and refresh_token grants."""
+        """RFC 6749 token endpoint: client_credentials and refresh_token grants.
+
+        Client authentication is HTTP Basic (id and secret form-encoded first, section
+        2.3.1) or ``client_id``/``client_secret`` in the body. A refresh token is single use
+        when ``rotate_refresh_tokens``: the answer carries its successor and the old one is
+        rejected with ``invalid_grant`` from then on.
+        """
         form = request.form()
         client_id, secret, method = self._client(request, form)
         grant = form.get("grant_type", "")
-        self.token_requests.append(
-            {
-                "grant_type": grant,
-                "client_id": client_id or "",
-                "auth_method": method,
-                "scope": form.get("scope", ""),
-                "audience": form.get("audience", ""),
-            }
-        )
         with self._lock:
+            self.token_requests.append(
+                {
+                    "grant_type": grant,
+                    "client_id": client_id or "",
+                    "auth_method": method,
+                    "scope": form.get("scope", ""),
+                    "audience": form.get("audience", ""),
+                }
+            )
             if grant == "client_credentials":
                 if not client_id or self.oauth_clients.get(client_id) != secret:
                     return Response.json({"error": "invalid_client"}, 401)
                 return Response.json(self._mint(refresh_for=None))
             if grant == "refresh_token":
+                known = client_id in self.oauth_clients if client_id else False
+                if known and self.oauth_clients[client_id or ""] != secret:
+                    return Response.json({"error": "invalid_client"}, 401)
                 token = form.get("refresh_token", "")
                 owner = self.refresh_tokens.get(token)
                 if owner is None or (client_id and owner != client_id):
-                    return Response.json({"error": "invalid_grant"}, 400)
+                    return Response.json(
+                        {"error": "invalid_grant", "error_description": "unknown refresh token"},
+                        400,
+                    )
                 if self.rotate_refresh_tokens:
                     del self.refresh_tokens[token]
                     return Response.json(self._mint(refresh_for=owner))
@@ -102,8 +116,11 @@ class FakeAuth:
     def _client(self, request: Request, form: dict[str, str]) -> tuple[str | None, str | None, str]:
         header = request.headers.get("Authorization", "")
         if header.lower().startswith("basic "):
-            user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
-            return user, pw, "client_secret_basic"
+            try:
+                user, _, pw = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                return None, None, "client_secret_basic"
+            return unquote_plus(user), unquote_plus(pw), "client_secret_basic"
         if "client_id" in form:
             return form["client_id"], form.get("client_secret"), "client_secret_post"
         return None, None, "none"
@@ -119,14 +136,37 @@ class FakeAuth:
         if refresh_for is not None:
             new_refresh = "rt-" + secrets.token_urlsafe(16)
             self.refresh_tokens[new_refresh] = refresh_for
+            self.refresh_tokens_issued.append(new_refresh)
             body["refresh_token"] = new_refresh
         return body
+
+    # -- helpers for tests: rotation and revocation, as a vendor console would do ------
+    def rotate_api_key(self, new_key: str) -> None:
+        """Accept only ``new_key`` from now on (the old keys stop working)."""
+        with self._lock:
+            self.api_keys = {new_key}
+
+    def rotate_client_secret(self, client_id: str, new_secret: str) -> None:
+        """Accept only ``new_secret`` for ``client_id`` from now on."""
+        with self._lock:
+            self.oauth_clients[client_id] = new_secret
 
     def expire_all_tokens(self) -> None:
         """Make every issued access token invalid (as after a revocation)."""
         with self._lock:
             for token in self.issued:
                 self.issued[token] = 0.0
+
+    def grants(self, grant_type: str | None = None) -> list[dict[str, str]]:
+        """Token requests seen so far, optionally only those of ``grant_type``."""
+        with self._lock:
+            return [r for r in self.token_requests if grant_type in (None, r["grant_type"])]
+
+    @property
+    def minted_secrets(self) -> list[str]:
+        """Every access and refresh token this server has handed out (for leak checks)."""
+        with self._lock:
+            return [*self.issued, *self.refresh_tokens_issued]
 
 
 def _unauthorized(message: str, bearer: str | None = None) -> Response:

@@ -1,0 +1,309 @@
+"""Bad connection input: one clear ApiConfigError line naming the field, through the hook.
+
+Connections come from AIRFLOW_CONN_* env vars (JSON form, extra as a JSON string, exactly
+what a secrets backend hands Airflow). Nothing here needs a server: validation happens
+before any request.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_apisync.client import ApiConfigError
+from airflow_provider_apisync.client.config import config_from_connection
+from airflow_provider_apisync.hooks import ApiSyncHook
+from airflow_provider_apisync.operators._common import fail_fast
+
+HOST = "https://api.crm.example/v2"
+SECRET = "sup3r-secret-value-42"
+TOKEN_URL = "https://auth.crm.example/oauth/token"
+
+# id: (connection fields, extra (dict or raw JSON text), field named, words the message has)
+BAD = {
+    "extra_not_json": ({"password": SECRET}, '{"auth_type": "bearer",}', "extra", "valid JSON"),
+    "extra_not_object": ({"password": SECRET}, '["bearer"]', "extra", "JSON object"),
+    "unknown_auth_type": ({"password": SECRET}, {"auth_type": "oauth"}, "auth_type", "'oauth'"),
+    "auth_type_not_string": ({"password": SECRET}, {"auth_type": 3}, "auth_type", "one of"),
+    "missing_token_url": (
+        {"login": "id", "password": SECRET},
+        {"auth_type": "oauth2_client_credentials"},
+        "token_url",
+        "token endpoint",
+    ),
+    "relative_token_url": (
+        {"login": "id", "password": SECRET},
+        {"auth_type": "oauth2_client_credentials", "token_url": "/oauth/token"},
+        "token_url",
+        "absolute",
+    ),
+    "bad_token_auth_method": (
+        {"login": "id", "password": SECRET},
+        {
+            "auth_type": "oauth2_client_credentials",
+            "token_url": TOKEN_URL,
+            "token_auth_method": "private_key_jwt",
+        },
+        "token_auth_method",
+        "client_secret_basic",
+    ),
+    "client_credentials_without_id": (
+        {"password": SECRET},
+        {"auth_type": "oauth2_client_credentials", "token_url": TOKEN_URL},
+        "login",
+        "client id",
+    ),
+    "client_credentials_without_secret": (
+        {"login": "id"},
+        {"auth_type": "oauth2_client_credentials", "token_url": TOKEN_URL},
+        "password",
+        "client secret",
+    ),
+    "missing_refresh_token": (
+        {"login": "id", "password": SECRET},
+        {"auth_type": "oauth2_refresh_token", "token_url": TOKEN_URL},
+        "refresh_token",
+        "refresh token",
+    ),
+    "bearer_without_password": ({}, {"auth_type": "bearer"}, "password", "token"),
+    "api_key_without_password": ({}, {"auth_type": "api_key"}, "password", "API key"),
+    "basic_without_login": ({"password": SECRET}, {"auth_type": "basic"}, "login", "login"),
+    "basic_without_password": ({"login": "bob"}, {"auth_type": "basic"}, "password", "password"),
+    "query_param_for_bearer": (
+        {"password": SECRET},
+        {"auth_type": "bearer", "api_key_query_param": "key"},
+        "api_key_query_param",
+        "api_key",
+    ),
+    "bad_api_key_header": (
+        {"password": SECRET},
+        {"auth_type": "api_key", "api_key_header": "X API Key"},
+        "api_key_header",
+        "header name",
+    ),
+    "non_http_scheme": ({"host": "ftp://files.example/in", "password": SECRET}, {}, "host", "ftp"),
+    "schema_not_a_scheme": (
+        {"host": "api.crm.example", "schema": "v2", "password": SECRET},
+        {},
+        "schema",
+        "'v2'",
+    ),
+    "missing_host": ({"host": "", "password": SECRET}, {}, "host", "empty"),
+    "credentials_in_host": (
+        {"host": "https://bob:pw@api.example/v1", "password": SECRET},
+        {},
+        "host",
+        "credentials",
+    ),
+    "query_in_host": (
+        {"host": "https://api.example/v1?key=1", "password": SECRET},
+        {},
+        "host",
+        "query",
+    ),
+    "bad_port_in_host": ({"host": "https://h.example:9x/", "password": SECRET}, {}, "host", "port"),
+    "bad_timeout": ({"password": SECRET}, {"timeout": "soon"}, "timeout", "[connect, read]"),
+    "zero_timeout": ({"password": SECRET}, {"timeout": 0}, "timeout", "positive"),
+    "three_timeouts": ({"password": SECRET}, {"timeout": [1, 2, 3]}, "timeout", "pair"),
+    "nan_timeout": ({"password": SECRET}, {"timeout": "NaN"}, "timeout", "positive"),
+    "rate_limit_not_object": ({"password": SECRET}, {"rate_limit": 100}, "rate_limit", "object"),
+    "rate_limit_negative": (
+        {"password": SECRET},
+        {"rate_limit": {"requests": -1, "per_seconds": 60}},
+        "rate_limit",
+        "positive",
+    ),
+    "rate_limit_bad_json": (
+        {"password": SECRET},
+        {"rate_limit": '{"requests": 100,'},
+        "rate_limit",
+        "JSON",
+    ),
+    "rate_limit_typo": (
+        {"password": SECRET},
+        {"rate_limit": {"requests": 10, "per_second": 1}},
+        "rate_limit",
+        "per_second",
+    ),
+    "headers_not_object": ({"password": SECRET}, {"headers": "X-Version"}, "headers", "object"),
+    "headers_bad_json": ({"password": SECRET}, {"headers": '{"A": '}, "headers", "JSON"),
+    "headers_with_newline": (
+        {"password": SECRET},
+        {"headers": {"X-A": "1\r\nX-Injected: 2"}},
+        "headers",
+        "X-A",
+    ),
+    "headers_authorization": (
+        {"password": SECRET},
+        {"headers": {"Authorization": "Bearer abc"}},
+        "headers",
+        "auth_type",
+    ),
+    "max_retries_negative": ({"password": SECRET}, {"max_retries": -1}, "max_retries", ">= 0"),
+    "max_retries_fraction": ({"password": SECRET}, {"max_retries": 2.5}, "max_retries", "whole"),
+    "max_retry_wait_text": (
+        {"password": SECRET},
+        {"max_retry_wait": "long"},
+        "max_retry_wait",
+        "seconds",
+    ),
+    "verify_missing_bundle": (
+        {"password": SECRET},
+        {"verify": "/nonexistent/ca.pem"},
+        "verify",
+        "does not exist",
+    ),
+    "allowed_hosts_wildcard": (
+        {"password": SECRET},
+        {"allowed_hosts": "*.crm.example"},
+        "allowed_hosts",
+        "wildcards",
+    ),
+    "allowed_hosts_path": (
+        {"password": SECRET},
+        {"allowed_hosts": ["https://cdn.example/files"]},
+        "allowed_hosts",
+        "path",
+    ),
+    "user_agent_newline": ({"password": SECRET}, {"user_agent": "a\nb"}, "user_agent", "line"),
+    "scope_number": (
+        {"login": "id", "password": SECRET},
+        {"auth_type": "oauth2_client_credentials", "token_url": TOKEN_URL, "scope": 5},
+        "scope",
+        "string",
+    ),
+}
+
+
+def _set_raw(monkeypatch, conn_id: str, fields: dict, extra) -> None:
+    """AIRFLOW_CONN_<ID> in Airflow's JSON form; extra kept as the exact text given."""
+    conn = {"conn_type": "apisync", "host": HOST, **fields}
+    conn["extra"] = extra if isinstance(extra, str) else json.dumps(extra)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+@pytest.mark.parametrize(("fields", "extra", "field", "words"), BAD.values(), ids=list(BAD))
+def test_bad_connection_gives_one_clear_line(monkeypatch, fields, extra, field, words):
+    _set_raw(monkeypatch, "crm_bad", fields, extra)
+    with pytest.raises(ApiConfigError) as info:
+        ApiSyncHook("crm_bad").request("GET", "/contacts")
+    err = info.value
+    message = str(err)
+    assert err.field == field
+    assert message.startswith(f"{field}: ")
+    assert "(connection 'crm_bad')." in message
+    assert " Fix: " in message
+    assert words in message
+    assert "\n" not in message
+    assert SECRET not in message
+    # raised "from None": Airflow prints one exception, not a chain of them
+    assert err.__cause__ is None and err.__suppress_context__
+
+
+def test_operator_facing_message_has_no_traceback_noise(monkeypatch):
+    _set_raw(monkeypatch, "crm_bad", {"password": SECRET}, {"auth_type": "oauth"})
+    with pytest.raises(ApiConfigError) as info:
+        ApiSyncHook("crm_bad").request("GET", "/contacts")
+    failure = fail_fast(info.value)
+    assert isinstance(failure, AirflowFailException)  # no task retries for a config error
+    text = str(failure)
+    assert text == (
+        "auth_type: 'oauth' is not one of none, api_key, bearer, basic, "
+        "oauth2_client_credentials, oauth2_refresh_token (connection 'crm_bad'). "
+        "Fix: set auth_type to one of them."
+    )
+    assert "Traceback" not in text and "File " not in text
+
+
+def test_test_connection_reports_config_errors_without_raising(monkeypatch):
+    _set_raw(monkeypatch, "crm_bad", {"password": SECRET}, {"timeout": "soon"})
+    ok, message = ApiSyncHook("crm_bad").test_connection()
+    assert not ok
+    assert message.startswith("ApiConfigError: timeout: 'soon' is not a positive number")
+    assert "(connection 'crm_bad')" in message
+
+
+def test_unknown_extra_keys_are_warned_not_fatal(monkeypatch, caplog):
+    _set_raw(monkeypatch, "crm_typo", {"password": SECRET}, {"auth_typ": "bearer"})
+    with caplog.at_level("WARNING"):
+        config = ApiSyncHook("crm_typo").load_config()
+    assert config.auth.auth_type == "bearer"
+    assert "ignoring unknown extra keys ['auth_typ']" in caplog.text
+
+
+# -- good input: defaults, inference and the accepted spellings --------------------------
+
+
+def test_defaults():
+    config = config_from_connection(host="api.example/v1/", password=SECRET)
+    assert config.base_url == "https://api.example/v1"
+    assert config.auth.auth_type == "bearer"
+    assert config.timeout == (10.0, 60.0)
+    assert config.max_retries == 5 and config.max_retry_wait == 60.0
+    assert config.user_agent.startswith("apisync/")
+    assert config.verify is True and config.allowed_hosts == ()
+    assert SECRET not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "expected"),
+    [(None, None, "none"), (None, SECRET, "bearer"), ("bob", SECRET, "basic")],
+)
+def test_auth_type_inferred_when_unset(login, password, expected):
+    config = config_from_connection(host=HOST, login=login, password=password)
+    assert config.auth.auth_type == expected
+
+
+def test_ui_form_values_and_prefixed_keys():
+    """The UI stores untouched fields as "" and numbers/JSON as text; old forms prefix keys."""
+    extra = {
+        "extra__apisync__auth_type": "API_KEY",
+        "extra__apisync__api_key_header": "X-Shop-Token",
+        "extra__apisync__token_url": "",
+        "timeout": "[5, 30]",
+        "headers": '{"Stripe-Version": "2024-06-20"}',
+        "rate_limit": '{"requests": 10, "per_seconds": 1}',
+        "allowed_hosts": "files.example, https://cdn.example:8443",
+        "max_retries": "2",
+        "verify": "false",
+        "scope": "",
+    }
+    config = config_from_connection(host=HOST, password=SECRET, extra=extra)
+    assert config.auth.auth_type == "api_key"
+    assert config.auth.api_key_header == "X-Shop-Token"
+    assert config.timeout == (5.0, 30.0)
+    assert config.headers == {"Stripe-Version": "2024-06-20"}
+    assert (config.rate_limit.requests, config.rate_limit.per_seconds) == (10, 1.0)
+    assert config.allowed_hosts == ("files.example", "https://cdn.example:8443")
+    assert config.max_retries == 2 and config.verify is False
+
+
+def test_plain_key_wins_over_prefixed_key():
+    extra = {"extra__apisync__auth_type": "api_key", "auth_type": "bearer"}
+    assert config_from_connection(host=HOST, password=SECRET, extra=extra).auth.auth_type == (
+        "bearer"
+    )
+
+
+def test_schema_and_port_fields():
+    config = config_from_connection(host="api.example", schema="http", port=8080, password=SECRET)
+    assert config.base_url == "http://api.example:8080"
+    with pytest.raises(ApiConfigError) as info:
+        config_from_connection(host="api.example", port=70000, password=SECRET)
+    assert info.value.field == "port"
+
+
+def test_scope_list_joined():
+    config = config_from_connection(
+        host=HOST,
+        login="id",
+        password=SECRET,
+        extra={
+            "auth_type": "oauth2_client_credentials",
+            "token_url": TOKEN_URL,
+            "scope": ["a", "b"],
+        },
+    )
+    assert config.auth.scope == "a b"
