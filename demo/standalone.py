@@ -62,17 +62,18 @@ def kick_off(airflow: AirflowStandalone, world: World) -> None:
     now = datetime.now(timezone.utc)
     for dag in dags:
         dag_id = dag["dag_id"]
+        note = before_dag(world, dag_id)
+        suffix = f" ({note})" if note else ""
         airflow.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
         if asset_scheduled(dag):
             print(f"  {dag_id}: waits for its asset")
             continue
         due = _parse(airflow.api("GET", f"/api/v2/dags/{dag_id}").get("next_dagrun_run_after"))
         if due is not None and due <= now:
-            print(f"  {dag_id}: its latest interval is due; the scheduler starts it")
+            print(f"  {dag_id}: its latest interval is due; the scheduler starts it{suffix}")
             continue
-        note = before_dag(world, dag_id)
         run_id = airflow.trigger(dag_id)
-        print(f"  {dag_id}: triggered {run_id}" + (f" ({note})" if note else ""))
+        print(f"  {dag_id}: triggered {run_id}{suffix}")
     send_github_push(airflow.url)
 
 
