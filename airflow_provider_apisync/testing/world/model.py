@@ -22,6 +22,7 @@ class Tenant:
     login: str | None = None
     password: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)  # e.g. "bulk": the BulkJobs
 
     def connection(self) -> dict[str, Any]:
         """The connection as a dict in Airflow's JSON form (``conn_type``, ``host`` ...)."""

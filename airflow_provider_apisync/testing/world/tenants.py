@@ -17,6 +17,8 @@ helpdesk   ``apisync_helpdesk``    basic (``email/token``)      Zendesk-style cu
                                                                 ``X-RateLimit-*`` with delta reset
 analytics  ``apisync_analytics``   bearer token                 page-number pages with
                                                                 ``total_pages``
+salesforce ``apisync_salesforce``  OAuth2 client credentials    Bulk API 2.0 query jobs (only
+                                                                when FakeApi has bulk routes)
 ========== ======================= ============================ =================================
 
 Chaos (every tenant, never on the OAuth2 token endpoint): 5 % of requests answered 503,
@@ -37,6 +39,7 @@ from typing import Any
 
 from airflow_provider_apisync.testing.fakeapi import FakeApi, FakeAuth, RateLimit, Request
 from airflow_provider_apisync.testing.fakeapi.auth import TOKEN_PATH
+from airflow_provider_apisync.testing.fakeapi.collections import make_records
 from airflow_provider_apisync.testing.world import seed
 from airflow_provider_apisync.testing.world.model import Tenant, WindowGate, World
 
@@ -46,6 +49,8 @@ ERP_API_KEY = "demo-erp-api-key-0001"
 HELPDESK_LOGIN = "integrations@example.test/token"
 HELPDESK_TOKEN = "demo-helpdesk-token-0001"
 ANALYTICS_TOKEN = "demo-analytics-token-0001"
+SALESFORCE_CLIENT_ID = "demo-salesforce-consumer-key"
+SALESFORCE_CLIENT_SECRET = "demo-salesforce-consumer-secret-0001"
 GITHUB_WEBHOOK_SECRET = "demo-github-webhook-secret-0001"
 
 
@@ -87,11 +92,17 @@ def _not_token(request: Request) -> bool:
     return not request.path.endswith(TOKEN_PATH)
 
 
-def add_chaos(api: FakeApi, cfg: WorldConfig, salt: int) -> None:
+def _read_only(request: Request) -> bool:
+    return request.method == "GET" and _not_token(request)
+
+
+def add_chaos(
+    api: FakeApi, cfg: WorldConfig, salt: int, when: Callable[[Request], bool] = _not_token
+) -> None:
     """5 % 503s and 2 % dropped connections on every path except the token endpoint."""
     api.faults.rng = random.Random(cfg.fault_seed + salt)
-    api.faults.add("status", status=503, rate=0.05, when=_not_token)
-    api.faults.add("drop", rate=0.02, when=_not_token)
+    api.faults.add("status", status=503, rate=0.05, when=when)
+    api.faults.add("drop", rate=0.02, when=when)
 
 
 def crm(cfg: WorldConfig, tickets: list[dict[str, Any]]) -> Tenant:
@@ -199,6 +210,36 @@ def analytics(cfg: WorldConfig) -> Tenant:
     )
 
 
+def salesforce(cfg: WorldConfig) -> Tenant | None:
+    """Contacts behind Salesforce Bulk API 2.0 query jobs, when FakeApi offers bulk routes.
+
+    Chaos only on reads: creating a job is a POST without an idempotency key, which no
+    client may resend blindly (the operator leaves that to a task retry).
+    """
+    try:
+        from airflow_provider_apisync.testing.fakeapi.bulk import (  # type: ignore[import-not-found,unused-ignore]
+            install_bulk_routes,
+        )
+    except ImportError:
+        return None
+    auth = _only(oauth_clients={SALESFORCE_CLIENT_ID: SALESFORCE_CLIENT_SECRET})
+    api = FakeApi(prefix="/services/data/v62.0", auth=auth)
+    api.seed("contacts", make_records("contacts", 120))
+    bulk = install_bulk_routes(api)
+    if cfg.chaos:
+        add_chaos(api, cfg, 5, when=_read_only)
+    return Tenant(
+        name="salesforce",
+        api=api.start(),
+        conn_id="apisync_salesforce",
+        description="Salesforce-like: OAuth2, Bulk API 2.0 query jobs",
+        login=SALESFORCE_CLIENT_ID,
+        password=SALESFORCE_CLIENT_SECRET,
+        extra={"auth_type": "oauth2_client_credentials", "token_url": api.token_url},
+        features={"bulk": bulk},
+    )
+
+
 def build_world(config: WorldConfig | None = None) -> World:
     """Start every tenant; stop them with ``World.stop()`` (or use :func:`running_world`)."""
     cfg = config or WorldConfig()
@@ -214,6 +255,9 @@ def build_world(config: WorldConfig | None = None) -> World:
         for factory in factories:
             tenant = factory()
             world.tenants[tenant.name] = tenant
+        optional = salesforce(cfg)
+        if optional is not None:
+            world.tenants[optional.name] = optional
         crm_api = world["crm"].api
         assert crm_api.rate_limit is not None
         world.gates["crm"] = WindowGate(crm_api, crm_api.rate_limit)
