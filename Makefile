@@ -43,3 +43,10 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
+
+# Generated integration pages for the example DAGs (docs/dags/); tests/test_describe.py fails
+# when they are stale. A throwaway AIRFLOW_HOME keeps local Airflow settings out of them.
+.PHONY: docs
+docs: venv
+	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(BIN)/python -m airflow_provider_apisync.describe \
+	  example_dags --out docs/dags; rc=$$?; rm -rf $$home; exit $$rc

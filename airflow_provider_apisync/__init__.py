@@ -48,6 +48,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_apisync.operators.pull",
                     "airflow_provider_apisync.operators.push",
                     "airflow_provider_apisync.operators.reconcile",
+                    "airflow_provider_apisync.operators.bulk",
                 ],
             }
         ],

@@ -25,12 +25,14 @@ from airflow_provider_apisync.client.config import ClientConfig
 from airflow_provider_apisync.client.errors import (
     ApiAuthError,
     ApiError,
-    ApiTransportError,
-    ForeignHostError,
+    ApiRateLimitError,
+    error_for_exception,
     error_for_status,
 )
+from airflow_provider_apisync.client.lifecycle import LifecycleWatcher
 from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
 from airflow_provider_apisync.client.ratelimit import (
+    QuotaWaitTooLong,
     RateLimitStatus,
     Throttle,
     parse_rate_limit,
@@ -47,6 +49,21 @@ audit_log = logging.getLogger("airflow_provider_apisync.audit")
 log = logging.getLogger(__name__)
 
 
+class _RedactRequestLine(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string and all: redact its values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 4 and isinstance(args[4], str):
+            record.args = (*args[:4], path_of(args[4]), *args[5:])
+        return True
+
+
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _RedactRequestLine) for f in _urllib3_log.filters):
+    _urllib3_log.addFilter(_RedactRequestLine())
+
+
 def _ignore(_: str) -> None:
     return None
 
@@ -56,6 +73,9 @@ class ApiClient:
 
     ``reload_config`` (optional) returns a fresh configuration; it is called once when a
     request gets a 401, so credentials rotated in a secrets backend are picked up.
+    ``quota_floor`` keeps that many units of the server's quota unused (for other
+    consumers): the throttle waits for the reset when the remaining quota reaches it.
+    One client is meant to be shared by all threads of a task (pacing and budget are).
     """
 
     def __init__(
@@ -67,6 +87,7 @@ class ApiClient:
         metrics: MetricSink | None = None,
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 32,
+        quota_floor: int = 0,
     ) -> None:
         self.config = config
         self._on_secret = on_secret
@@ -83,8 +104,12 @@ class ApiClient:
         self.auth = self._build_auth(config)
         self.session.auth = self.auth
         self.retry_policy = RetryPolicy(config.max_retries, config.max_retry_wait)
+        self.lifecycle = LifecycleWatcher(
+            on_signal=lambda kind: self.stats.sink("incr", f"lifecycle.{kind}", 1)
+        )
         self.throttle = Throttle(
             config.rate_limit,
+            floor=quota_floor,
             max_wait=config.max_retry_wait,
             sleep=sleep,
             on_wait=self.stats.throttle,
@@ -118,8 +143,7 @@ class ApiClient:
         """One logical request: retried per policy, returned only when the status is < 400."""
         method = method.upper()
         url = self.url_for(endpoint)
-        correlation_id = uuid.uuid4().hex
-        send_headers = {self.config.correlation_header: correlation_id, **(headers or {})}
+        send_headers, correlation_id = _with_correlation(headers, self.config.correlation_header)
         if idempotency_key:
             send_headers[idempotency_header] = idempotency_key
         facts = RequestFacts(method, bool(idempotency_key))
@@ -140,6 +164,9 @@ class ApiClient:
                 self.stats.error(exc.category)
                 raise
             log.warning("%s from %s: credentials renewed, retrying once", exc.status, path_of(url))
+        except ApiError as exc:
+            self.stats.error(exc.category)
+            raise
         try:
             return self._with_retries(method, url, facts, correlation_id, kwargs, idempotency_key)
         except ApiError as exc:
@@ -183,11 +210,16 @@ class ApiClient:
         )
 
     def rate_limit_status(self, endpoint: str = "/") -> RateLimitStatus:
-        """Probe ``endpoint`` with GET and report the announced quota (429 included)."""
-        from airflow_provider_apisync.client.errors import ApiRateLimitError
+        """Probe ``endpoint`` with one GET and report the announced quota (429 included).
 
+        A probe neither waits for the quota nor retries: it reports what the server says now.
+        """
+        method, url = "GET", self.url_for(endpoint)
+        headers, correlation_id = _with_correlation(None, self.config.correlation_header)
+        kwargs: dict[str, Any] = {"headers": headers, "timeout": self.config.timeout}
+        self.stats.request()
         try:
-            resp = self.request("GET", endpoint)
+            resp = self._attempt(method, url, correlation_id, 1, kwargs, gate=False)
             status = parse_rate_limit(resp.headers)
         except ApiRateLimitError as exc:
             status = exc.rate_limit
@@ -195,7 +227,11 @@ class ApiClient:
                 reset = None
                 if exc.retry_after is not None:
                     reset = datetime.fromtimestamp(time.time() + exc.retry_after, tz=timezone.utc)
-                status = RateLimitStatus(remaining=0, reset_at=reset)
+                limit = status.limit if isinstance(status, RateLimitStatus) else None
+                status = RateLimitStatus(limit=limit, remaining=0, reset_at=reset)
+        except ApiError as exc:
+            self.stats.error(exc.category)
+            raise
         return status or RateLimitStatus()
 
     def close(self) -> None:
@@ -282,14 +318,15 @@ class ApiClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _before_sleep(self, state: RetryCallState) -> None:
+        """Called by tenacity once per retry, with the wait it is about to sleep."""
         self.stats.retry()
         error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0
+        wait = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(error, ApiRateLimitError) and wait > 0:
+            self.stats.throttle(wait)
         log.info(
             "retrying after %s in %.2fs (attempt %d)", _short(error), wait, state.attempt_number
         )
-        if isinstance(error, ApiError) and error.status == 429:
-            self.stats.throttle(wait)
 
     def _attempt(
         self,
@@ -299,22 +336,46 @@ class ApiClient:
         attempt: int,
         kwargs: dict[str, Any],
         idempotency_key: str | None = None,
+        *,
+        gate: bool = True,
     ) -> requests.Response:
-        self.throttle.before_request()
+        """One HTTP attempt: wait for the throttle, send, classify, audit."""
+        if gate:
+            try:
+                self.throttle.before_request()
+            except QuotaWaitTooLong as exc:
+                raise self._quota_error(exc, method, url, correlation_id, attempt) from None
         started = time.perf_counter()
         try:
             resp = self.session.request(method, url, **kwargs)
-        except ForeignHostError:
-            raise
         except requests.RequestException as exc:
+            self.throttle.release()
             ms = (time.perf_counter() - started) * 1000
-            self.stats.attempt(None, ms)
-            self._audit(method, url, None, ms, attempt, correlation_id, None, idempotency_key)
-            raise _transport_error(exc, method, url, correlation_id, attempt) from None
+            kind = type(exc).__name__
+            sent = getattr(getattr(exc, "request", None), "url", None) or url
+            self.stats.attempt(None, ms, kind)
+            self._audit(
+                method, sent, None, ms, attempt, correlation_id, None, idempotency_key, kind
+            )
+            timeout = kwargs.get("timeout") or self.config.timeout
+            raise error_for_exception(
+                exc, method, redact_url(sent), correlation_id, attempt, timeout
+            ) from None
+        except BaseException:
+            self.throttle.release()
+            raise
         ms = (time.perf_counter() - started) * 1000
-        self.stats.attempt(resp.status_code, ms)
         status = parse_rate_limit(resp.headers)
-        self.throttle.observe(status)
+        error = None
+        if resp.status_code >= 400:
+            error = self._http_error(resp, method, correlation_id, attempt, status)
+        refused = isinstance(error, ApiRateLimitError)
+        self.throttle.observe(
+            status, rejected=refused, retry_after=error.retry_after if error else None
+        )
+        self.stats.attempt(resp.status_code, ms)
+        if refused:
+            self.stats.rate_limit_hit()
         self._audit(
             method,
             resp.url or url,
@@ -325,9 +386,28 @@ class ApiClient:
             status,
             idempotency_key,
         )
-        if resp.status_code >= 400:
-            raise self._http_error(resp, method, correlation_id, attempt, status)
+        self.lifecycle.observe(method, resp.url or url, resp.headers)
+        if error is not None:
+            raise error
         return resp
+
+    def _quota_error(
+        self, exc: QuotaWaitTooLong, method: str, url: str, correlation_id: str, attempt: int
+    ) -> ApiRateLimitError:
+        limit = self.config.max_retry_wait
+        error = ApiRateLimitError(
+            f"rate-limit quota exhausted for another {exc.seconds:.0f} s, longer than "
+            f"max_retry_wait ({limit:g} s): not waiting inside the task. Let Airflow retry "
+            "the task later, put a RateLimitWindowSensor in front of it, or raise "
+            "max_retry_wait in the connection extra",
+            method=method,
+            url=redact_url(url),
+            correlation_id=correlation_id,
+            attempts=attempt,
+            retry_after=exc.seconds,
+        )
+        error.rate_limit = exc.status
+        return error
 
     def _http_error(
         self,
@@ -344,9 +424,10 @@ class ApiClient:
             except ValueError:
                 body = None
         retry_after = parse_retry_after(resp.headers, body)
-        if retry_after is None and resp.status_code == 429 and status is not None:
-            retry_after = status.reset_in()
-        cls = error_for_status(resp.status_code)
+        spent = status is not None and status.remaining == 0
+        cls = error_for_status(resp.status_code, quota_exhausted=spent or retry_after is not None)
+        if retry_after is None and cls is ApiRateLimitError and status is not None:
+            retry_after = status.reset_in() or None  # 0 = reset passed: back off instead
         error = cls(
             f"{resp.status_code} {resp.reason or ''}".strip(),
             status=resp.status_code,
@@ -370,10 +451,12 @@ class ApiClient:
         correlation_id: str,
         quota: RateLimitStatus | None,
         idempotency_key: str | None = None,
+        error: str | None = None,
     ) -> None:
+        """One line per attempt; the path's secret-looking query values are redacted."""
         remaining = quota.remaining if quota and quota.remaining is not None else "-"
         audit_log.info(
-            "apisync %s %s status=%s ms=%.0f attempt=%d correlation_id=%s remaining=%s%s",
+            "apisync %s %s status=%s ms=%.0f attempt=%d correlation_id=%s remaining=%s%s%s",
             method,
             path_of(url),
             status if status is not None else "ERR",
@@ -382,31 +465,18 @@ class ApiClient:
             correlation_id,
             remaining,
             f" idempotency_key={idempotency_key}" if idempotency_key else "",
+            f" error={error}" if error else "",
         )
 
 
-def _transport_error(
-    exc: requests.RequestException, method: str, url: str, correlation_id: str, attempt: int
-) -> ApiTransportError:
-    error = ApiTransportError(
-        f"network error: {type(exc).__name__}",
-        method=method,
-        url=redact_url(url),
-        correlation_id=correlation_id,
-        attempts=attempt,
-    )
-    error.never_sent = _never_sent(exc)
-    return error
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the server cannot have received the request (connect phase failed)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    text = repr(exc)
-    return isinstance(exc, requests.ConnectionError) and (
-        "NewConnectionError" in text or "Connection refused" in text
-    )
+def _with_correlation(headers: Mapping[str, str] | None, name: str) -> tuple[dict[str, str], str]:
+    """The headers with a correlation id (the caller's own, if it set one) and that id."""
+    out = dict(headers or {})
+    for key, value in out.items():
+        if key.lower() == name.lower() and value:
+            return out, str(value)
+    out[name] = uuid.uuid4().hex
+    return out, out[name]
 
 
 def _short(error: BaseException | None) -> str:

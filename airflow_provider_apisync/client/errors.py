@@ -2,11 +2,16 @@
 
 Operators map categories to Airflow behaviour: ``retryable`` ones may use task retries,
 the others become ``AirflowFailException`` so Airflow does not waste retries on them.
+``error_for_status`` classifies HTTP answers, ``error_for_exception`` network failures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import requests
+import urllib3.exceptions
 
 BODY_LIMIT = 500
 
@@ -23,7 +28,11 @@ class ApiConfigError(ValueError):
 
 
 class ApiError(Exception):
-    """Base class for request failures; carries context without any secret."""
+    """Base class for request failures; carries context without any secret.
+
+    ``retryable`` (class default, may be overridden per instance) tells operators whether
+    an Airflow task retry can help; ``attempts`` counts the HTTP attempts made.
+    """
 
     category = "error"
     retryable = False
@@ -77,6 +86,7 @@ class ApiError(Exception):
             "url": self.url,
             "correlation_id": self.correlation_id,
             "attempts": self.attempts,
+            "retry_after": self.retry_after,
             "body": self.body,
         }
 
@@ -88,7 +98,8 @@ class ApiAuthError(ApiError):
 
 
 class ApiRateLimitError(ApiError):
-    """429 after retries were exhausted."""
+    """429 (or a 403 announcing an exhausted quota, as GitHub sends) that retries did not
+    get past, or a quota that resets later than ``max_retry_wait``."""
 
     category = "rate_limit"
     retryable = True
@@ -108,7 +119,11 @@ class ApiServerError(ApiError):
 
 
 class ApiTransportError(ApiError):
-    """Network failure: connection refused or dropped, timeout, TLS error."""
+    """Network failure: connection refused or dropped, timeout, truncated body, TLS error.
+
+    ``never_sent`` is True when the server cannot have received the request (the connect
+    phase failed); TLS and redirect-loop failures are not ``retryable``.
+    """
 
     category = "transport"
     retryable = True
@@ -142,12 +157,82 @@ def _truncate(body: str | bytes | None) -> str | None:
     return body
 
 
-def error_for_status(status: int) -> type[ApiError]:
-    """The taxonomy class for an HTTP error status."""
+def error_for_status(status: int, quota_exhausted: bool = False) -> type[ApiError]:
+    """The taxonomy class for an HTTP error status.
+
+    ``quota_exhausted``: the response announced an empty quota (remaining 0 or a
+    ``Retry-After``), which turns GitHub-style 403s into rate-limit errors.
+    """
+    if status == 429 or (status == 403 and quota_exhausted):
+        return ApiRateLimitError
     if status in (401, 403):
         return ApiAuthError
-    if status == 429:
-        return ApiRateLimitError
     if 400 <= status < 500:
         return ApiClientError
     return ApiServerError
+
+
+_NOT_SENT = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidJSONError,
+)
+
+
+def error_for_exception(
+    exc: requests.RequestException,
+    method: str,
+    url: str,
+    correlation_id: str,
+    attempt: int,
+    timeout: Any = None,
+) -> ApiError:
+    """The taxonomy error for a ``requests`` exception; no exception text that may hold a
+    secret (URLs with keys) goes into the message."""
+    kind = type(exc).__name__
+    context: dict[str, Any] = {
+        "method": method,
+        "url": url,  # already redacted by the caller (urls.py depends on this module)
+        "correlation_id": correlation_id,
+        "attempts": attempt,
+    }
+    if isinstance(exc, _NOT_SENT):  # the request could not even be built: a caller bug
+        bad_json = isinstance(exc, requests.exceptions.InvalidJSONError)
+        detail = f": {str(exc)[:200]}" if bad_json else ""
+        return ApiClientError(f"invalid request ({kind}){detail}", **context)
+    message = f"network error: {kind}"
+    if isinstance(exc, requests.Timeout):
+        message += f" (timeout (connect, read) = {timeout})"
+    error = ApiTransportError(message, **context)
+    error.never_sent = never_sent(exc)
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.TooManyRedirects):
+        error.retryable = False  # TLS trust/config problems and redirect loops do not heal
+        error.message += " (not retried: fix the TLS settings or the redirect loop)"
+    return error
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (args, urllib3 ``reason``, ``__cause__``/``__context__``)."""
+    stack: list[Any] = [exc]
+    seen: set[int] = set()
+    while stack and len(seen) < 20:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        stack.extend(item.args)
+        stack.extend((getattr(item, "reason", None), item.__cause__, item.__context__))
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """True when the server cannot have received the request: the connect phase failed
+    (refused, DNS, connect timeout). A dropped keep-alive connection or a read timeout
+    may have delivered the request, so they do not count."""
+    return any(
+        isinstance(c, urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
+        for c in _causes(exc)
+    ) or isinstance(exc, requests.exceptions.ConnectTimeout)

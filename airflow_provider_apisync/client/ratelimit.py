@@ -1,163 +1,80 @@
-"""Rate-limit header parsing, proactive pacing and the client-side budget.
+"""Proactive pacing and the client-side budget, shared by every thread of one client.
 
-Dialects: IETF ``RateLimit``/``RateLimit-Policy`` (draft 11 structured fields), the older
-``RateLimit-Limit/-Remaining/-Reset`` triple, ``X-RateLimit-*`` and ``X-Rate-Limit-*``.
-Reset values are told apart: > 1e12 epoch milliseconds, > 1e9 epoch seconds, else a delta.
-Malformed values are ignored, never fatal; absurd resets are capped.
+Header parsing lives in :mod:`ratelimit_headers` (re-exported here). The :class:`Throttle`
+turns what the server announces into waits *before* a request, so quotas are used without
+eating 429s:
+
+- **quota gate**: when the remaining quota reaches ``floor``, wait until the reset, then
+  use the new window at full speed. Requests in flight are counted, so concurrent threads
+  cannot overrun the last units; after the reset one probe request goes first and the
+  others wait for its fresh headers. For a fixed window this uses the whole quota even
+  when the reset is only known to the whole second: arriving a little late in a window
+  costs nothing as long as the burst fits in it.
+- **pacing**: when the probe after a reset finds only part of the quota back (a sliding
+  window or a bucket refills gradually, and whole-second hints cannot time each unit),
+  requests are spread evenly at ``pace_share`` of the policy rate ``q`` per ``w``
+  seconds. Evenly spaced requests never exceed the quota in any window, whatever its
+  phase. ``w`` comes from the IETF policy, or is learned as the smallest jump of the reset
+  time between windows (legacy headers announce the limit and the reset, not the window).
+- **Retry-After**: a 429 closes the gate for every thread until the server's hint.
+- **budget**: an optional token bucket from the connection's ``rate_limit``.
+
+Waits longer than ``max_wait`` are not slept: :class:`QuotaWaitTooLong` is raised so the
+task can give its worker slot back (the client turns it into ``ApiRateLimitError``).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any
+from collections.abc import Callable
 
 from airflow_provider_apisync.client.config import RateBudget
+from airflow_provider_apisync.client.ratelimit_headers import (
+    MAX_RESET_S,
+    RateLimitStatus,
+    parse_rate_limit,
+    parse_retry_after,
+    parse_sf_list,
+    reset_to_epoch,
+)
 
-MAX_RESET_S = 24 * 3600.0
-_PARAM = re.compile(r";\s*([a-z]+)\s*=\s*(\"[^\"]*\"|[^;,\s]+)")
+__all__ = [
+    "MAX_RESET_S",
+    "PACE_SHARE",
+    "QuotaWaitTooLong",
+    "RateLimitStatus",
+    "Throttle",
+    "parse_rate_limit",
+    "parse_retry_after",
+    "parse_sf_list",
+    "reset_to_epoch",
+]
 
-
-@dataclass(frozen=True)
-class RateLimitStatus:
-    """What the server said about the quota: any field may be unknown (None)."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: datetime | None = None
-
-    def reset_in(self, now: float | None = None) -> float | None:
-        """Seconds until the window resets (>= 0), or None when unknown."""
-        if self.reset_at is None:
-            return None
-        now = time.time() if now is None else now
-        return max(0.0, self.reset_at.timestamp() - now)
-
-
-def _header(headers: Mapping[str, str], *names: str) -> str | None:
-    lower = {k.lower(): v for k, v in headers.items()}
-    for name in names:
-        value = lower.get(name.lower())
-        if value is not None and value.strip():
-            return value.strip()
-    return None
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.split(",")[0].strip())
-    except ValueError:
-        return None
-    return number if number >= 0 and number == number else None
+PACE_SHARE = 0.97
+"""Paced requests use this share of the announced rate: the margin absorbs timing jitter."""
+PROBE_POLL_S = 0.005
+MIN_LEARNED_WINDOW_S = 1.0
+"""Shortest window length learned from reset jumps (shorter jumps are sliding-window noise)."""
+FULL_REFILL = 0.5
+"""After a reset wait, a probe seeing less than this share of the quota back means the
+server refills gradually (sliding window, bucket) rather than per fixed window."""
+ROUNDING_SLACK_S = 1.0
+"""Added to reset hints once a request sent right after a reset got a 429 anyway: that
+server rounds its whole-second hints down instead of up."""
 
 
-def reset_to_epoch(value: str | None, now: float | None = None) -> float | None:
-    """A reset value (delta s, epoch s, epoch ms or HTTP-date) as epoch seconds, capped."""
-    if value is None:
-        return None
-    now = time.time() if now is None else now
-    number = _number(value)
-    if number is None:
-        try:
-            when = parsedate_to_datetime(value).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return None
-    elif number > 1e12:
-        when = number / 1000.0
-    elif number > 1e9:
-        when = number
-    else:
-        when = now + number
-    return min(max(when, now), now + MAX_RESET_S)
+class QuotaWaitTooLong(Exception):
+    """The quota is exhausted for longer than the client may wait inside a task."""
 
-
-def _structured(value: str | None) -> dict[str, str] | None:
-    """Parameters of the first item of an IETF structured-field list (``"p";r=5;t=30``)."""
-    if value is None:
-        return None
-    first = value.split(",")[0]
-    params = {k: v.strip('"') for k, v in _PARAM.findall(first)}
-    return params or None
-
-
-def parse_rate_limit(
-    headers: Mapping[str, str], now: float | None = None
-) -> RateLimitStatus | None:
-    """Parse any supported dialect; None when the response says nothing about quotas."""
-    now = time.time() if now is None else now
-    limit = remaining = None
-    reset: float | None = None
-    ietf = _structured(_header(headers, "RateLimit"))
-    if ietf and ("r" in ietf or "t" in ietf):
-        remaining = _number(ietf.get("r"))
-        t = _number(ietf.get("t"))
-        reset = None if t is None else now + min(t, MAX_RESET_S)  # draft 11: t is a delta
-        policy = _structured(_header(headers, "RateLimit-Policy")) or {}
-        limit = _number(policy.get("q"))
-    else:
-        limit = _number(
-            _header(
-                headers,
-                "RateLimit-Limit",
-                "X-RateLimit-Limit",
-                "X-Rate-Limit-Limit",
-                "X-Rate-Limit",
-            )
-        )
-        remaining = _number(
-            _header(
-                headers, "RateLimit-Remaining", "X-RateLimit-Remaining", "X-Rate-Limit-Remaining"
-            )
-        )
-        reset = reset_to_epoch(
-            _header(headers, "RateLimit-Reset", "X-RateLimit-Reset", "X-Rate-Limit-Reset"), now
-        )
-    if limit is None and remaining is None and reset is None:
-        return None
-    return RateLimitStatus(
-        limit=None if limit is None else int(limit),
-        remaining=None if remaining is None else int(remaining),
-        reset_at=None if reset is None else datetime.fromtimestamp(reset, tz=timezone.utc),
-    )
-
-
-def parse_retry_after(
-    headers: Mapping[str, str], body: Any = None, now: float | None = None
-) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP-date) or a body hint."""
-    now = time.time() if now is None else now
-    value = _header(headers, "Retry-After")
-    if value is not None:
-        number = _number(value)
-        if number is not None:
-            return min(number, MAX_RESET_S)
-        try:
-            return min(max(0.0, parsedate_to_datetime(value).timestamp() - now), MAX_RESET_S)
-        except (TypeError, ValueError, IndexError):
-            pass
-    if isinstance(body, Mapping):
-        for key, scale in (("retry_after_ms", 0.001), ("retry_after", 1.0), ("retryAfter", 1.0)):
-            hint = body.get(key)
-            if isinstance(hint, int | float) and not isinstance(hint, bool) and hint >= 0:
-                return min(float(hint) * scale, MAX_RESET_S)
-    return None
+    def __init__(self, seconds: float, status: RateLimitStatus | None) -> None:
+        self.seconds = seconds
+        self.status = status
+        super().__init__(f"quota exhausted for another {seconds:.1f} s")
 
 
 class Throttle:
-    """Waits before a request instead of eating a 429.
-
-    Two independent limits, both shared by every thread of the client: the server's
-    announced quota (remaining <= ``floor`` -> sleep until the reset; in-flight requests are
-    counted against it so concurrent threads do not overrun it) and an optional client-side
-    token bucket from the connection's ``rate_limit``.
-    """
+    """Waits before a request instead of eating a 429; thread-safe, one per client."""
 
     def __init__(
         self,
@@ -168,58 +85,192 @@ class Throttle:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[float], None] | None = None,
+        pace_share: float = PACE_SHARE,
     ) -> None:
         self.budget = budget
         self.floor = floor
         self.max_wait = max_wait
+        self.pace_share = pace_share
         self._clock = clock
         self._sleep = sleep
         self._on_wait = on_wait
         self._lock = threading.Lock()
-        self._remaining: int | None = None
-        self._reset_at: float | None = None
+        self._local = threading.local()
+        self._remaining: int | None = None  # estimate for the current window
+        self._reset_at: float | None = None  # upper bound of when quota comes back
+        self._blocked_until = 0.0  # Retry-After of a 429, for every thread
+        self._in_flight = 0
+        self._sent = 0  # requests admitted so far (sequence numbers)
+        self._probing = False
+        self._timed_probe = False  # the probe follows a wait for a known reset
+        self._policy: tuple[int, float] | None = None
+        self._window_seen: float | None = None  # learned from reset jumps
+        self._pace: float | None = None
+        self._next_slot = 0.0
+        self._slack = 0.0
         self._tokens = float(budget.requests) if budget else 0.0
         self._refilled = clock()
-        self.status: RateLimitStatus | None = None
+        self.status: RateLimitStatus | None = None  # the last quota a response announced
 
-    def observe(self, status: RateLimitStatus | None) -> None:
-        """Record the quota a response announced."""
-        if status is None:
-            return
-        with self._lock:
-            self.status = status
-            if status.remaining is not None:
-                self._remaining = status.remaining
-                self._reset_at = status.reset_at.timestamp() if status.reset_at else None
+    # -- introspection (tests, sensors, logs) ---------------------------------------------
+    @property
+    def remaining(self) -> int | None:
+        return self._remaining
 
+    @property
+    def reset_at(self) -> float | None:
+        return self._reset_at
+
+    @property
+    def pacing_interval(self) -> float | None:
+        """Seconds between paced requests; None unless the server refills gradually."""
+        return self._pace
+
+    # -- the gate ---------------------------------------------------------------------------
     def before_request(self) -> float:
-        """Block until a request may go out; returns the seconds waited."""
+        """Block until a request may go out; returns the seconds waited.
+
+        Raises :class:`QuotaWaitTooLong` when the quota comes back later than ``max_wait``.
+        """
         waited = 0.0
         while True:
             with self._lock:
-                delay = self._quota_delay() or self._budget_delay()
+                now = self._clock()
+                delay, quota = self._delay(now)
                 if delay <= 0:
-                    self._take()
-                    return waited
-            delay = min(delay, self.max_wait)
-            if self._on_wait:
-                self._on_wait(delay)
+                    slot = self._admit(now)
+                    break
+            if quota and delay > self.max_wait:
+                raise QuotaWaitTooLong(delay, self.status)
             self._sleep(delay)
             waited += delay
+        pause = slot - self._clock()
+        if pause > 0:
+            self._sleep(pause)
+            waited += pause
+        if waited > 0 and self._on_wait is not None:
+            self._on_wait(waited)
+        return waited
 
-    def _quota_delay(self) -> float:
-        if self._remaining is None or self._remaining > self.floor:
-            return 0.0
-        now = self._clock()
-        if self._reset_at is None or self._reset_at <= now:
-            self._remaining = None  # window passed (or unknown): trust the next response
-            return 0.0
-        return self._reset_at - now + 0.01
+    def observe(
+        self,
+        status: RateLimitStatus | None,
+        *,
+        rejected: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        """Record a response: its announced quota, and whether it was a 429."""
+        with self._lock:
+            now = self._clock()
+            later = self._counted_later()
+            probe = self._finish()
+            if rejected:
+                if retry_after is not None:
+                    self._blocked_until = max(self._blocked_until, now + retry_after)
+                if probe:
+                    self._slack = ROUNDING_SLACK_S
+            else:
+                self._probing = False  # the probe got through: others may follow
+            if status is None:
+                return
+            self.status = status
+            window = status.window or self._window_seen
+            if status.limit and window:
+                self._policy = (status.limit, window)
+            remaining = 0 if rejected else status.remaining
+            if remaining is None:
+                return
+            if probe and status.limit and remaining + 1 < status.limit * FULL_REFILL:
+                # The wait for "the reset" brought back only part of the quota: a sliding
+                # window or a bucket, whose whole-second hints cannot time each unit. Pace.
+                self._start_pacing()
+            reset = status.reset_at.timestamp() + self._slack if status.reset_at else None
+            self._update(remaining, reset, now, later)
 
-    def _budget_delay(self) -> float:
+    def release(self) -> None:
+        """An attempt ended without a response (network error)."""
+        with self._lock:
+            self._finish()
+
+    # -- internals (called with the lock held) ----------------------------------------------
+    def _counted_later(self) -> int:
+        """How many other requests the server may have counted after this thread's one:
+        those admitted after it, plus those that were in flight when it was admitted."""
+        seq = getattr(self._local, "seq", None)
+        if seq is None:
+            return self._in_flight
+        return (self._sent - seq) + self._local.overlap
+
+    def _finish(self) -> bool:
+        if getattr(self._local, "seq", None) is not None:  # admitted by before_request
+            self._in_flight -= 1
+        self._local.seq = None
+        probe = bool(getattr(self._local, "probe", False))
+        self._local.probe = False
+        return probe
+
+    def _update(self, remaining: int, reset: float | None, now: float, later: int) -> None:
+        previous, old_reset = self._remaining, self._reset_at
+        new_window = True
+        if self._pace is not None:
+            # Paced requests stay under the quota by construction; the gate only closes when
+            # the server itself reports the quota spent (other consumers share it).
+            self._remaining = remaining
+            self._reset_at = reset if reset is not None else self._reset_at
+            if remaining <= self.floor and self._reset_at is not None:
+                # Units come back continuously here; a whole-second t overstates the wait.
+                self._reset_at = min(self._reset_at, now + 2 * self._pace)
+        elif previous is None or (self._reset_at is not None and now >= self._reset_at):
+            # First news of this window. Requests the server may have counted after this one
+            # are taken off: a lower bound, even when responses arrive out of order.
+            self._remaining = remaining - later
+            self._reset_at = reset
+        else:
+            # Same window: responses arrive out of order, so the estimate (decremented per
+            # request sent) only ever goes down; a lower number means other consumers.
+            new_window = False
+            self._remaining = min(previous, remaining)
+            if reset is not None:
+                self._reset_at = reset if self._reset_at is None else min(self._reset_at, reset)
+        self._probing = False
+        if new_window and reset is not None and old_reset is not None:
+            jump = reset - old_reset
+            if jump >= MIN_LEARNED_WINDOW_S:
+                seen = self._window_seen
+                self._window_seen = jump if seen is None else min(seen, jump)
+        if self._remaining <= self.floor and self._pace is not None and self._reset_at:
+            # Resume one interval after the reset, not on it: a sliding window has then
+            # returned more than the single unit the first request would take.
+            self._next_slot = max(self._next_slot, self._reset_at + self._pace)
+
+    def _start_pacing(self) -> None:
+        if self._policy is None:
+            return
+        limit, window = self._policy
+        usable = limit - self.floor
+        if usable <= 0:
+            return
+        interval = window / (usable * self.pace_share)
+        if interval <= self.max_wait:
+            self._pace = interval
+
+    def _delay(self, now: float) -> tuple[float, bool]:
+        """(seconds to wait, whether the wait is the server's quota) for the next request."""
+        if self._blocked_until > now:
+            return self._blocked_until - now, True
+        if self._remaining is not None and self._remaining <= self.floor:
+            if self._reset_at is not None and self._reset_at > now:
+                return self._reset_at - now, True
+            self._remaining = None  # the window has passed (or its reset is unknown)
+            self._probing = True
+            self._timed_probe = self._reset_at is not None
+        if self._probing and self._in_flight > 0:
+            return PROBE_POLL_S, False  # one probe at a time until fresh headers arrive
+        return self._budget_delay(now), False
+
+    def _budget_delay(self, now: float) -> float:
         if not self.budget:
             return 0.0
-        now = self._clock()
         rate = self.budget.requests / self.budget.per_seconds
         self._tokens = min(
             float(self.budget.requests), self._tokens + (now - self._refilled) * rate
@@ -227,8 +278,19 @@ class Throttle:
         self._refilled = now
         return 0.0 if self._tokens >= 1 else (1 - self._tokens) / rate
 
-    def _take(self) -> None:
-        if self._remaining is not None:
+    def _admit(self, now: float) -> float:
+        """Count the request that may go now; returns when it should leave (pacing)."""
+        self._local.overlap = self._in_flight
+        self._in_flight += 1
+        self._sent += 1
+        self._local.seq = self._sent
+        self._local.probe = self._probing and self._timed_probe
+        if self._remaining is not None and self._pace is None:
             self._remaining -= 1
         if self.budget:
             self._tokens -= 1
+        if self._pace is None:
+            return now
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self._pace
+        return slot

@@ -1,10 +1,17 @@
 """Which failures are retried, and how long to wait, as tenacity policy objects.
 
-Retried: transport errors and 408/425/429/500/502/503/504; idempotent methods always,
-POST/PATCH only with an idempotency key or when the request never reached the server.
-A 409 answering a keyed request (same key still in flight) is retried after a short wait.
-Wait: ``Retry-After`` when present, else the rate-limit reset, else exponential backoff
-with full jitter; every wait is capped by ``max_wait``.
+Retried: transport errors and 408/425/429/500/502/503/504.
+- Idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) always.
+- POST/PATCH only when an idempotency key is sent, or when the request provably did not
+  get processed: the connection was never made (``never_sent``), or the server refused it
+  with 429 (a rate-limit rejection is answered before the request is acted on).
+- A 409 answering a keyed request (the same key still in flight) after a short wait.
+- Never: TLS failures and redirect loops (``retryable=False`` on the error), other 4xx.
+
+Wait: the server's hint (``Retry-After``, its ``-ms`` and body variants, or the rate-limit
+reset) when present, else exponential backoff with full jitter. No wait exceeds
+``max_wait``: when the server asks for longer, retrying earlier would only be refused
+again, so the error is raised at once (Airflow's task retries or a sensor take over).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from airflow_provider_apisync.client.errors import (
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 IN_FLIGHT_WAIT = 0.5
+"""Wait after a 409 for a keyed request: the first request with that key is still running."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,9 @@ def is_retryable(error: BaseException, facts: RequestFacts) -> bool:
     if not isinstance(error, ApiError):
         return False
     if isinstance(error, ApiTransportError):
-        return facts.replay_safe or error.never_sent
+        return error.retryable and (facts.replay_safe or error.never_sent)
+    if isinstance(error, ApiRateLimitError):
+        return True  # refused before processing: safe for every method
     if error.status == 409 and facts.has_idempotency_key:
         return True
     if error.status in RETRY_STATUSES:
@@ -54,21 +64,32 @@ def is_retryable(error: BaseException, facts: RequestFacts) -> bool:
     return False
 
 
-class retry_api_error(retry_base):
-    """tenacity ``retry=`` predicate built on :func:`is_retryable`."""
+def _hint(error: BaseException | None) -> float | None:
+    hint = getattr(error, "retry_after", None)
+    return None if hint is None else float(hint)
 
-    def __init__(self, facts: RequestFacts) -> None:
+
+class retry_api_error(retry_base):
+    """tenacity ``retry=`` predicate: :func:`is_retryable`, unless the server's requested
+    wait is longer than ``max_wait``."""
+
+    def __init__(self, facts: RequestFacts, max_wait: float | None = None) -> None:
         self.facts = facts
+        self.max_wait = max_wait
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         outcome = retry_state.outcome
         if outcome is None or not outcome.failed:
             return False
-        return is_retryable(outcome.exception(), self.facts)  # type: ignore[arg-type]
+        error = outcome.exception()
+        if error is None or not is_retryable(error, self.facts):
+            return False
+        hint = _hint(error)
+        return self.max_wait is None or hint is None or hint <= self.max_wait
 
 
 class wait_server_hint(wait_base):
-    """``Retry-After``/reset hint from the error when present, else full-jitter backoff."""
+    """The server's hint when present, else full-jitter backoff; capped by ``max_wait``."""
 
     def __init__(
         self, max_wait: float, base: float = 0.5, rng: Callable[[], float] = random.random
@@ -79,9 +100,9 @@ class wait_server_hint(wait_base):
 
     def __call__(self, retry_state: RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        hint = getattr(error, "retry_after", None)
+        hint = _hint(error)
         if hint is not None:
-            return min(float(hint), self.max_wait)
+            return min(hint, self.max_wait)
         if isinstance(error, ApiError) and error.status == 409:
             return min(IN_FLIGHT_WAIT, self.max_wait)
         ceiling = min(self.max_wait, self.base * 2 ** (retry_state.attempt_number - 1))
@@ -106,7 +127,7 @@ class RetryPolicy:
         return Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_server_hint(self.max_wait, self.backoff_base),
-            retry=retry_api_error(facts),
+            retry=retry_api_error(facts, self.max_wait),
             sleep=sleep,
             before_sleep=before_sleep,
             reraise=True,

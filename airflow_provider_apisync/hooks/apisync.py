@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -39,19 +41,46 @@ def _mask(secret: str) -> None:
 
 
 def _metric(kind: str, name: str, value: float) -> None:
-    """Forward client counters to Airflow's stats API (a no-op when metrics are off)."""
+    """Forward client counters to Airflow's stats API as ``apisync.<name>``.
+
+    ``incr`` becomes a counter, ``timing`` (milliseconds) a timer. A no-op when metrics are
+    off (Airflow's default backend discards them); a metrics failure never breaks a request.
+    """
     try:
         from airflow.sdk.observability import stats
-    except ImportError:  # older Airflow 3.x
-        return
+    except ImportError:  # Airflow 3.0-3.2: the older facade
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from airflow.stats import Stats as stats  # type: ignore[no-redef]
+        except ImportError:
+            return
     metric = f"apisync.{name}"
     try:
         if kind == "incr":
             stats.incr(metric, int(value))
-        else:
-            stats.timing(metric, value)
+        elif kind == "timing":
+            from datetime import timedelta
+
+            stats.timing(metric, timedelta(milliseconds=value))  # unambiguous for every backend
     except Exception:  # metrics must never break a request
         log.debug("metric %s not emitted", metric, exc_info=True)
+
+
+_VERSION_HEADER = re.compile(r"version", re.I)
+_VERSION_PATH = re.compile(r"/(v\d+(?:\.\d+)*|\d{4}-\d{2}(?:-\d{2})?)(?=/|$)")
+
+
+def _log_version_pins(conn_id: str, base_url: str, headers: Mapping[str, str]) -> None:
+    """Log the API version this run is pinned to (headers or base path), once per client."""
+    pins = {k: v for k, v in headers.items() if _VERSION_HEADER.search(k)}
+    path = _VERSION_PATH.search(urlsplit(base_url).path)
+    if path:
+        pins["path"] = path.group(1)
+    if pins:
+        log.info("connection %s pins API version %s", conn_id, pins)
 
 
 class ApiSyncHook(BaseHook):
@@ -124,8 +153,10 @@ class ApiSyncHook(BaseHook):
             with self._client_lock:
                 client = self._client
                 if client is None:
+                    config = self.load_config()
+                    _log_version_pins(self.apisync_conn_id, config.base_url, config.headers)
                     client = self._client = ApiClient(
-                        self.load_config(),
+                        config,
                         on_secret=_mask,
                         reload_config=self.load_config,
                         metrics=_metric,
