@@ -14,6 +14,7 @@ Connections: ``apisync_crm`` (OAuth2) and ``apisync_erp`` (API key).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,16 @@ def erp_invoice(invoice: dict[str, Any]) -> dict[str, Any] | None:
             for line in invoice.get("lines", [])
         ],
     }
+
+
+def reason(error: Any) -> Any:
+    """The ERP's field errors from a dead letter's ``error`` (JSON text or an object)."""
+    if isinstance(error, str) and error.startswith("{"):
+        try:
+            error = json.loads(error)
+        except ValueError:
+            return error
+    return error.get("errors", error) if isinstance(error, dict) else error
 
 
 @dag(
@@ -84,7 +95,6 @@ def invoices_to_erp() -> None:
     @task
     def report_rejections(summary: dict[str, Any]) -> list[dict[str, Any]]:
         """One line per refused invoice (number, HTTP status, the ERP's reason)."""
-        import json
         import logging
 
         from airflow.sdk import ObjectStoragePath
@@ -99,19 +109,11 @@ def invoices_to_erp() -> None:
             path = ObjectStoragePath(f"{folder.rstrip('/')}/{name}")
             with path.open("rb") as fh:
                 for letter in iter_jsonl(fh, source=str(path)):
-                    error = letter.get("error")
-                    if isinstance(error, str):
-                        try:
-                            error = json.loads(error)
-                        except ValueError:
-                            pass
                     rejected.append(
                         {
                             "invoice_number": letter["record_key"][0],
                             "status": letter.get("status"),
-                            "reason": error.get("errors", error)
-                            if isinstance(error, dict)
-                            else error,
+                            "reason": reason(letter.get("error")),
                         }
                     )
         for item in rejected:
