@@ -63,8 +63,20 @@ class ApiReconcileOperator(BaseOperator):
     Extra target records are reported, never deleted. See ``docs/push.md``.
     """
 
-    template_fields: Sequence[str] = ("records", "endpoint", "params", "report_uri", "repush")
+    template_fields: Sequence[str] = (
+        "records",
+        "endpoint",
+        "query_params",
+        "report_uri",
+        "repush",
+    )
     ui_color = "#e8f4d9"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ApiReconcileOperator:
+        # Keep the caller's own ``params`` (as ApiPullOperator does): see __init__.
+        obj = super().__new__(cls)
+        object.__setattr__(obj, "_query_params_arg", kwargs.get("params"))
+        return obj
 
     def __init__(
         self,
@@ -87,7 +99,7 @@ class ApiReconcileOperator(BaseOperator):
         report_uri: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(params=params, **kwargs)  # type: ignore[arg-type]
         self.records = records
         self.endpoint = endpoint
         self.key_fields = key_fields(record_key)
@@ -109,7 +121,11 @@ class ApiReconcileOperator(BaseOperator):
         self.records_field = records_field
         self.paginator = paginator
         self.records_path = records_path
-        self.params = dict(params or {})
+        # ``params`` are HTTP query parameters. BaseOperator's own ``params`` (Airflow
+        # Params) cannot be a template field -- serialization refuses it -- and its
+        # metaclass replaces the argument with the DAG's Params before __init__ runs.
+        raw = getattr(self, "_query_params_arg", None)
+        self.query_params: dict[str, Any] = dict(raw if raw is not None else {})
         self.read_concurrency = positive_int("read_concurrency", read_concurrency)
         self.on_drift = choice("on_drift", on_drift, ON_DRIFT)
         self.repush = dict(repush or {})
@@ -185,7 +201,7 @@ class ApiReconcileOperator(BaseOperator):
             self.endpoint,
             paginator=self.paginator,
             records_path=self.records_path,
-            params=self.params,
+            params=self.query_params,
             concurrency=self.read_concurrency,
         )
         for page in pages:

@@ -27,7 +27,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import fail_fast
+from airflow_provider_apisync.operators._common import fail_fast, log_summary
 from airflow_provider_apisync.sensors._probe import make_probe_client
 
 try:  # Airflow 3.x
@@ -108,7 +108,10 @@ class ApiSensorBase(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            started = time.time()
+            xcom = super().execute(context)
+            self._log_summary(xcom, started)
+            return xcom
         started = time.time()
         self._remember_start(context, started)
         return self._check_or_defer(context, started)
@@ -130,6 +133,7 @@ class ApiSensorBase(BaseSensorOperator):
         result = self._guarded_check(context)
         if result.done:
             self.log.info("Success criteria met. Exiting.")
+            self._log_summary(result.xcom, started)
             return result.xcom
         now = time.time()
         elapsed = now - started
@@ -159,6 +163,13 @@ class ApiSensorBase(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=deadline - now + DEFERRAL_GRACE_S),
         )
+
+    def _log_summary(self, xcom: Any, started: float) -> None:
+        """The ``apisync-summary`` line: what the last check saw, and how long it waited."""
+        summary = dict(xcom) if isinstance(xcom, dict) else {}
+        summary.update(self.hook.summary())
+        summary["waited_s"] = round(time.time() - started, 3)
+        log_summary(self.log, self.task_id, summary)
 
     def _guarded_check(self, context: Context) -> CheckResult:
         """``_check`` with ``soft_fail``/``never_fail``/``silent_fail`` as BaseSensorOperator."""
