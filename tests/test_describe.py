@@ -76,6 +76,17 @@ def small_dag(tmp_path: Path) -> Path:
     return folder
 
 
+def test_pages_do_not_depend_on_where_the_dags_live(tmp_path, monkeypatch):
+    """DagBag names modules after a hash of the file path; pages must not show it."""
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "example_dags"
+    shutil.copytree(REPO / "example_dags", moved)
+    monkeypatch.chdir(moved.parent)
+    result = generate("example_dags", out="docs/dags")
+    assert not stale_pages(result.pages, str(REPO / "docs" / "dags"))
+
+
 def test_example_dag_pages_are_current(monkeypatch, set_conn):
     """docs/dags matches what the example DAGs generate (whatever connections are set)."""
     monkeypatch.chdir(REPO)

@@ -16,6 +16,8 @@ from typing import Any
 from airflow_provider_apisync.client.urls import SECRET_PARAM, redact_url
 
 HIDDEN = "(hidden)"
+# DagBag imports DAG files as ``unusual_prefix_<sha1 of the path>_<file>``: path-dependent.
+_DAGBAG_PREFIX = re.compile(r"^unusual_prefix_[0-9a-f]+_")
 SECRET_NAME = re.compile(
     rf"{SECRET_PARAM.pattern}|authorization|cookie|session|bearer|private", re.IGNORECASE
 )
@@ -56,7 +58,8 @@ def plain(value: Any) -> str:
     if task_ref is not None:
         return task_ref
     if callable(value) and hasattr(value, "__qualname__"):
-        return f"{getattr(value, '__module__', '') or ''}.{value.__qualname__}".lstrip(".")
+        module = _DAGBAG_PREFIX.sub("", getattr(value, "__module__", "") or "")
+        return f"{module}.{value.__qualname__}".lstrip(".")
     if isinstance(value, Mapping):
         try:
             return json.dumps(
