@@ -33,7 +33,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -70,7 +70,6 @@ class WorldConfig:
     crm_window: float = 5.0
     erp_limit: int = 40
     fault_seed: int = 1234
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def anchor(self) -> datetime:
         return self.now or datetime.now(timezone.utc)
