@@ -50,9 +50,9 @@ from airflow_provider_apisync.operators.bulk_spec import (
 )
 from airflow_provider_apisync.operators.lineage import (
     Dataset,
-    api_dataset,
+    attach_to_outlets,
+    manifest_lineage,
     openlineage_facets,
-    output_datasets,
 )
 
 if TYPE_CHECKING:
@@ -414,26 +414,10 @@ class ApiBulkJobOperator(BaseOperator):
             run.store.clear()
         except Exception as exc:  # the output is complete; a stale record only costs a poll
             self.log.warning("could not clear the bulk job state: %s", exc)
-        self._emit_events(context, manifest)
-        inputs = [api_dataset(run.client.base_url, self.create_endpoint)]
-        self._lineage = (
-            inputs,
-            output_datasets(manifest["uri"], [p["name"] for p in manifest["parts"]]),
-        )
+        attach_to_outlets(context, self.outlets, manifest, EVENT_KEYS)
+        self._lineage = manifest_lineage(run.client.base_url, self.create_endpoint, manifest)
         log_summary(self.log, self.task_id, {k: v for k, v in manifest.items() if k != "parts"})
         return manifest
-
-    def _emit_events(self, context: Context, manifest: dict[str, Any]) -> None:
-        """Attach the summary to every outlet asset's event (``outlet_events[...].extra``)."""
-        from airflow.sdk import Asset
-
-        events = context.get("outlet_events")
-        if events is None:
-            return
-        extra = {k: manifest[k] for k in EVENT_KEYS if k in manifest}
-        for outlet in self.outlets:
-            if isinstance(outlet, Asset):
-                events[outlet].extra.update(extra)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: input = the job's API endpoint, outputs = the part files."""

@@ -8,7 +8,7 @@ it is not installed, so nothing here is a hard dependency.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,3 +50,29 @@ def openlineage_facets(inputs: list[Dataset], outputs: list[Dataset]) -> Any:
         inputs=[OLDataset(namespace=ns, name=name) for ns, name in inputs],
         outputs=[OLDataset(namespace=ns, name=name) for ns, name in outputs],
     )
+
+
+def manifest_lineage(
+    base_url: str, endpoint: str, manifest: Mapping[str, Any]
+) -> tuple[list[Dataset], list[Dataset]]:
+    """(inputs, outputs) for a pull-style manifest: the API endpoint in, the part files out."""
+    files = [part["name"] for part in manifest["parts"]]
+    return [api_dataset(base_url, endpoint)], output_datasets(manifest["uri"], files)
+
+
+def attach_to_outlets(
+    context: Mapping[str, Any],
+    outlets: Iterable[Any],
+    manifest: Mapping[str, Any],
+    keys: Iterable[str],
+) -> None:
+    """Put the manifest's summary ``keys`` on every outlet asset's event extra."""
+    from airflow.sdk import Asset
+
+    events = context.get("outlet_events")
+    if events is None:
+        return
+    extra = {k: manifest[k] for k in keys if k in manifest}
+    for outlet in outlets:
+        if isinstance(outlet, Asset):
+            events[outlet].extra.update(extra)

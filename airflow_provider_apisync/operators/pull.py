@@ -21,9 +21,9 @@ from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import Incremental
 from airflow_provider_apisync.operators.lineage import (
     Dataset,
-    api_dataset,
+    attach_to_outlets,
+    manifest_lineage,
     openlineage_facets,
-    output_datasets,
 )
 from airflow_provider_apisync.operators.pull_job import PullJob, PullSpec
 from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
@@ -225,26 +225,10 @@ class ApiPullOperator(BaseOperator):
             self.log.info("high-water mark advanced to %r", manifest["high_water_mark"])
         checkpoints.clear()
         manifest["duration_s"] = round(time.monotonic() - started, 3)
-        self._emit_events(context, manifest)
-        inputs = [api_dataset(client.base_url, self.endpoint)]
-        self._lineage = (
-            inputs,
-            output_datasets(manifest["uri"], [p["name"] for p in manifest["parts"]]),
-        )
+        attach_to_outlets(context, self.outlets, manifest, EVENT_KEYS)
+        self._lineage = manifest_lineage(client.base_url, self.endpoint, manifest)
         log_summary(self.log, self.task_id, {k: v for k, v in manifest.items() if k != "parts"})
         return manifest
-
-    def _emit_events(self, context: Context, manifest: dict[str, Any]) -> None:
-        """Attach the summary to every outlet asset's event (``outlet_events[...].extra``)."""
-        from airflow.sdk import Asset
-
-        events = context.get("outlet_events")
-        if events is None:
-            return
-        extra = {k: manifest[k] for k in EVENT_KEYS if k in manifest}
-        for outlet in self.outlets:
-            if isinstance(outlet, Asset):
-                events[outlet].extra.update(extra)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: input = the API endpoint, outputs = the part files (lazy import)."""
