@@ -49,6 +49,33 @@ class _SizedPaginator(Paginator):
     def _size_state(self) -> State:
         return {"size": self._expected} if self._confirmed and self._expected else {}
 
+    # -- position handling shared by offset and page numbers ----------------------------
+    state_key = ""  # "offset" or "page": where a page's position lives in its state
+
+    def _first(self) -> int:
+        raise NotImplementedError
+
+    def _position_param(self) -> str:
+        raise NotImplementedError
+
+    def _request(self, endpoint: str, params: dict[str, Any], position: int) -> PageRequest:
+        raise NotImplementedError
+
+    def start(self, endpoint: str, params: dict[str, Any]) -> PageRequest:
+        self._base = (endpoint, params)
+        return self._request(endpoint, params, self._first())
+
+    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
+        self._base = (endpoint, params)
+        self._restore(state)
+        return self._request(endpoint, params, int(state[self.state_key]))
+
+    def adopt(self, request: PageRequest) -> PageRequest:
+        params = dict(request.params or {})
+        self._base = (request.endpoint, params)
+        position = int(params.get(self._position_param(), self._first()))
+        return self._request(request.endpoint, params, position)
+
 
 def _total(body: Any, path: str | None) -> int | None:
     if not path:
@@ -104,20 +131,13 @@ class OffsetPaginator(_SizedPaginator):
         sent = {**params, self.offset_param: offset, self.limit_param: self.limit}
         return PageRequest(endpoint, sent, {"offset": offset, **self._size_state()})
 
-    def start(self, endpoint: str, params: dict[str, Any]) -> PageRequest:
-        self._base = (endpoint, params)
-        return self._request(endpoint, params, self.first_offset)
+    state_key = "offset"
 
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        self._base = (endpoint, params)
-        self._restore(state)
-        return self._request(endpoint, params, int(state["offset"]))
+    def _first(self) -> int:
+        return self.first_offset
 
-    def adopt(self, request: PageRequest) -> PageRequest:
-        params = dict(request.params or {})
-        self._base = (request.endpoint, params)
-        offset = int(params.get(self.offset_param, self.first_offset))
-        return self._request(request.endpoint, params, offset)
+    def _position_param(self) -> str:
+        return self.offset_param
 
     def next(
         self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
@@ -188,20 +208,13 @@ class PageNumberPaginator(_SizedPaginator):
             sent[self.size_param] = self.page_size
         return PageRequest(endpoint, sent, {"page": page, **self._size_state()})
 
-    def start(self, endpoint: str, params: dict[str, Any]) -> PageRequest:
-        self._base = (endpoint, params)
-        return self._request(endpoint, params, self.first_page)
+    state_key = "page"
 
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        self._base = (endpoint, params)
-        self._restore(state)
-        return self._request(endpoint, params, int(state["page"]))
+    def _first(self) -> int:
+        return self.first_page
 
-    def adopt(self, request: PageRequest) -> PageRequest:
-        params = dict(request.params or {})
-        self._base = (request.endpoint, params)
-        page = int(params.get(self.page_param, self.first_page))
-        return self._request(request.endpoint, params, page)
+    def _position_param(self) -> str:
+        return self.page_param
 
     def next(
         self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
