@@ -75,7 +75,9 @@ def test_announced_quota_is_used_without_a_single_429(limited, headers, mode, th
     summary = client.stats.summary()
     assert summary["rate_limited"] == 0 and summary["retries"] == 0
     assert summary["throttled"] > 0  # it did wait, proactively
-    assert utilisation(N, elapsed) > 0.85, f"{elapsed:.2f} s for {N} requests"
+    # a loose sanity bound only (no window wasted wholesale); measured utilisation lives in
+    # bench/ratelimit.py, since timings on a loaded 2-core machine vary too much to assert on
+    assert utilisation(N, elapsed) > 0.6, f"{elapsed:.2f} s for {N} requests"
 
 
 def test_without_headers_every_wait_is_the_servers_hint(limited):
