@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.apisync-installed
 
-.PHONY: venv test lint typecheck unit demo airflow bench clean
+.PHONY: venv debs test lint typecheck unit demo airflow bench clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml
 	fi
 	touch $(STAMP)
 
+# Debian packages the suite runs for real (PostgreSQL, Redis, Chromium): installs what is
+# missing, as root; a no-op once they are there.
+debs:
+	bash scripts/debian-deps.sh
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -27,7 +32,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv
+unit: venv debs
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
