@@ -163,4 +163,14 @@ def _conn_fields() -> dict[str, Any]:
             "Test endpoint",
             "Path the Test button GETs (default: the base URL); pick one that needs auth.",
         ),
+        "request_deadline": _field(
+            "Request deadline (s)",
+            "Total time one attempt may take, body included (default 5 x the read timeout).",
+            {"type": ["number", "null"]},
+        ),
+        "max_response_mb": _field(
+            "Max response size (MB)",
+            "Cap on one decompressed response body (default 256).",
+            {"type": ["number", "null"]},
+        ),
     }

@@ -81,7 +81,7 @@ def test_endpoint_placeholders_are_filled_and_quoted():
     assert render_endpoint("/o/{org.id}/c/{email}", {"org": {"id": "a/b"}, "email": "x@y"}) == (
         "/o/a%2Fb/c/x%40y"
     )
-    with pytest.raises(KeyError, match="id"):
+    with pytest.raises(ValueError, match="id"):
         render_endpoint("/contacts/{id}", {"name": "no id"})
 
 

@@ -219,7 +219,17 @@ class OAuth2Auth(AuthBase):
             raise _token_error(resp, url)
         try:
             token = msgspec.json.decode(resp.content, type=_Token)
-        except msgspec.DecodeError as exc:
+            if not token.access_token.strip():
+                raise msgspec.ValidationError("`access_token` is empty")
+        except msgspec.ValidationError as exc:
+            raise ApiAuthError(
+                f"token endpoint answered {resp.status_code} without a usable access token "
+                f"({exc}); check token_url and the grant settings in the connection",
+                status=resp.status_code,
+                method="POST",
+                url=url,
+            ) from None
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise ApiContractError(
                 f"token response is not an OAuth2 token: {exc}",
                 status=resp.status_code,

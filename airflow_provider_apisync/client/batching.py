@@ -5,37 +5,28 @@ Pure functions used by the push operator; no Airflow imports.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from airflow_provider_apisync.client.records import get_path
+from airflow_provider_apisync.client.urls import PLACEHOLDER, expand_path
 
 T = TypeVar("T")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
-_MISSING = object()
 
 
 def placeholders(endpoint: str) -> list[str]:
     """Field paths named by ``{field}`` placeholders in ``endpoint`` (dotted paths allowed)."""
-    return _PLACEHOLDER.findall(endpoint)
+    return PLACEHOLDER.findall(endpoint)
 
 
 def render_endpoint(endpoint: str, record: Mapping[str, Any]) -> str:
-    """Fill ``{field}`` placeholders from ``record``, URL-quoting each value (``/`` too).
+    """Fill ``{field}`` placeholders from ``record`` (dotted paths allowed), one safe path
+    segment per value: see :func:`~airflow_provider_apisync.client.urls.expand_path`.
 
-    A missing or empty field raises ``KeyError`` with the field name.
+    Raises ``PathValueError`` naming the field for a missing, empty or unsafe value.
     """
-
-    def fill(match: re.Match[str]) -> str:
-        value = get_path(record, match.group(1), _MISSING)
-        if value is _MISSING or value is None or value == "":
-            raise KeyError(match.group(1))
-        return quote(str(value), safe="")
-
-    return _PLACEHOLDER.sub(fill, endpoint)
+    return expand_path(endpoint, record, lookup=get_path)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

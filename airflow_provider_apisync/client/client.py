@@ -21,13 +21,17 @@ from airflow_provider_apisync.client.auth import (
     TokenGrantError,
     build_auth,
 )
+from airflow_provider_apisync.client.body import BodyTooLarge, DeadlineExceeded, read_body
 from airflow_provider_apisync.client.config import ClientConfig
 from airflow_provider_apisync.client.errors import (
+    BODY_LIMIT,
     ApiAuthError,
+    ApiContractError,
     ApiError,
     ApiRateLimitError,
     error_for_exception,
     error_for_status,
+    redact_secrets,
 )
 from airflow_provider_apisync.client.lifecycle import LifecycleWatcher
 from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
@@ -40,7 +44,13 @@ from airflow_provider_apisync.client.ratelimit import (
 )
 from airflow_provider_apisync.client.retry import RequestFacts, RetryPolicy
 from airflow_provider_apisync.client.session import GuardedSession
-from airflow_provider_apisync.client.urls import HostGuard, join_url, path_of, redact_url
+from airflow_provider_apisync.client.urls import (
+    HostGuard,
+    join_url,
+    path_of,
+    redact_url,
+    strip_query_params,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.client.pagination import Pages, Paginator
@@ -91,6 +101,7 @@ class ApiClient:
     ) -> None:
         self.config = config
         self._on_secret = on_secret
+        self._minted: set[str] = set()  # run-time secrets (tokens), redacted from errors
         self._reload_config = reload_config
         self._sleep = sleep
         self.stats = ClientStats(sink=metrics) if metrics else ClientStats()
@@ -192,6 +203,7 @@ class ApiClient:
         max_records: int | None = None,
         concurrency: int = 1,
         state: Mapping[str, Any] | None = None,
+        max_empty_pages: int | None = None,
     ) -> Pages:
         """Iterate pages (``.records``, ``.response``, ``.state``); see ``client.pagination``."""
         from airflow_provider_apisync.client.pagination import paginate
@@ -207,6 +219,7 @@ class ApiClient:
             max_records=max_records,
             concurrency=concurrency,
             state=state,
+            **({"max_empty_pages": max_empty_pages} if max_empty_pages else {}),
         )
 
     def rate_limit_status(self, endpoint: str = "/") -> RateLimitStatus:
@@ -234,6 +247,21 @@ class ApiClient:
             raise
         return status or RateLimitStatus()
 
+    def strip_credentials(self, url: str) -> str:
+        """``url`` without the query parameters the auth adds (``api_key_query_param``).
+
+        For URLs that are stored (checkpoints, manifests, dead letters): the auth puts
+        the credential back on every request it sends, so nothing is lost.
+        """
+        name = getattr(self.auth, "query_param", None)
+        return strip_query_params(url, {name}) if name else url
+
+    def known_secrets(self) -> list[str]:
+        """Every secret of this connection, configured or minted at run time."""
+        auth = self.config.auth
+        found = {auth.secret, auth.refresh_token, *self._minted}
+        return sorted((s for s in found if s and len(s) >= 4), key=len, reverse=True)
+
     def close(self) -> None:
         self.session.close()
 
@@ -250,8 +278,12 @@ class ApiClient:
             timeout=config.timeout,
             verify=config.verify,
             user_agent=config.user_agent,
-            on_secret=self._on_secret,
+            on_secret=self._remember_secret,
         )
+
+    def _remember_secret(self, secret: str) -> None:
+        self._minted.add(secret)
+        self._on_secret(secret)
 
     def _recover_auth(self, error: ApiAuthError | None = None, auth_used: Any = None) -> bool:
         """After a 401 (or a refused token grant): True when a retry may now succeed.
@@ -346,8 +378,11 @@ class ApiClient:
             except QuotaWaitTooLong as exc:
                 raise self._quota_error(exc, method, url, correlation_id, attempt) from None
         started = time.perf_counter()
+        deadline = time.monotonic() + self.config.deadline
         try:
-            resp = self.session.request(method, url, **kwargs)
+            resp = self.session.request(method, url, **{**kwargs, "stream": True})
+            if not kwargs.get("stream") or resp.status_code >= 400:
+                self._read_body(resp, method, correlation_id, attempt, deadline)
         except requests.RequestException as exc:
             self.throttle.release()
             ms = (time.perf_counter() - started) * 1000
@@ -358,9 +393,15 @@ class ApiClient:
                 method, sent, None, ms, attempt, correlation_id, None, idempotency_key, kind
             )
             timeout = kwargs.get("timeout") or self.config.timeout
-            raise error_for_exception(
+            failure = error_for_exception(
                 exc, method, redact_url(sent), correlation_id, attempt, timeout
-            ) from None
+            )
+            if isinstance(exc, DeadlineExceeded):
+                failure.message = (
+                    f"request deadline of {self.config.deadline:g} s exceeded: {exc}. Fix: "
+                    "raise the connection extra 'request_deadline' if the API is just slow"
+                )
+            raise failure from None
         except BaseException:
             self.throttle.release()
             raise
@@ -390,6 +431,29 @@ class ApiClient:
         if error is not None:
             raise error
         return resp
+
+    def _read_body(
+        self,
+        resp: requests.Response,
+        method: str,
+        correlation_id: str,
+        attempt: int,
+        deadline: float,
+    ) -> None:
+        """Read the body within the deadline and the size cap (``client.body``)."""
+        limit = self.config.max_response_bytes
+        try:
+            read_body(resp, deadline=deadline, max_bytes=limit)
+        except BodyTooLarge:
+            raise ApiContractError(
+                f"response body exceeds the {limit / 2**20:g} MB limit (decompressed). Fix: "
+                "page with smaller pages, or raise the connection extra 'max_response_mb'",
+                status=resp.status_code,
+                method=method,
+                url=redact_url(resp.url),
+                correlation_id=correlation_id,
+                attempts=attempt,
+            ) from None
 
     def _quota_error(
         self, exc: QuotaWaitTooLong, method: str, url: str, correlation_id: str, attempt: int
@@ -421,20 +485,21 @@ class ApiClient:
         if "json" in resp.headers.get("Content-Type", ""):
             try:
                 body = resp.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
         retry_after = parse_retry_after(resp.headers, body)
         spent = status is not None and status.remaining == 0
         cls = error_for_status(resp.status_code, quota_exhausted=spent or retry_after is not None)
         if retry_after is None and cls is ApiRateLimitError and status is not None:
             retry_after = status.reset_in() or None  # 0 = reset passed: back off instead
+        secrets = self.known_secrets()
         error = cls(
-            f"{resp.status_code} {resp.reason or ''}".strip(),
+            redact_secrets(f"{resp.status_code} {resp.reason or ''}".strip(), secrets),
             status=resp.status_code,
             method=method,
             url=redact_url(resp.url),
             correlation_id=correlation_id,
-            body=resp.content,
+            body=redact_secrets(resp.content[: BODY_LIMIT * 8], secrets) if resp.content else None,
             attempts=attempt,
             retry_after=retry_after,
         )

@@ -30,6 +30,9 @@ AUTH_TYPES = (
 )
 TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 DEFAULT_TIMEOUT = (10.0, 60.0)
+DEADLINE_FACTOR = 5
+"""Without ``request_deadline``, one attempt may take this many read timeouts in total."""
+DEFAULT_MAX_RESPONSE_MB = 256
 DEFAULT_USER_AGENT = f"apisync/{__version__} (+airflow-provider-apisync)"
 KNOWN_EXTRA = {
     *WEBHOOK_EXTRA_KEYS,
@@ -51,6 +54,8 @@ KNOWN_EXTRA = {
     "user_agent",
     "correlation_header",
     "test_endpoint",
+    "request_deadline",
+    "max_response_mb",
 }
 EXTRA_PREFIX = "extra__apisync__"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
@@ -98,6 +103,15 @@ class ClientConfig:
     correlation_header: str = "X-Request-ID"
     test_endpoint: str = ""
     """What ``test_connection`` GETs (relative to the base URL); empty = the base URL."""
+    request_deadline: float | None = None
+    """Total seconds one attempt may take, body included; None = 5 x the read timeout."""
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_MB * 1024 * 1024
+    """Cap on one decoded (decompressed) response body (extra ``max_response_mb``)."""
+
+    @property
+    def deadline(self) -> float:
+        """The total deadline of one attempt in seconds (see ``request_deadline``)."""
+        return self.request_deadline or DEADLINE_FACTOR * self.timeout[1]
 
 
 def config_from_connection(
@@ -162,6 +176,10 @@ def _build(
         user_agent=_line(ex, "user_agent") or DEFAULT_USER_AGENT,
         correlation_header=_header_name(ex, "correlation_header") or "X-Request-ID",
         test_endpoint=_str(ex, "test_endpoint") or "",
+        request_deadline=_number(ex, "request_deadline", None),
+        max_response_bytes=int(
+            _number(ex, "max_response_mb", DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024
+        ),
     )
 
 
@@ -451,13 +469,17 @@ def _int(ex: Mapping[str, Any], key: str, default: int, minimum: int = 0) -> int
     return number
 
 
-def _number(ex: Mapping[str, Any], key: str, default: float) -> float:
+def _number(ex: Mapping[str, Any], key: str, default: float | None) -> Any:
     value = ex.get(key, default)
+    if value is None:
+        return None
     try:
         return _seconds(value)
     except (TypeError, ValueError):
+        example = f"e.g. {default:g}." if default is not None else "e.g. 300."
+        unit = "megabytes" if key.endswith("_mb") else "seconds"
         raise ApiConfigError(
-            key, f"'{value}' is not a positive number of seconds.", f"e.g. {default:g}."
+            key, f"'{value}' is not a positive number of {unit}.", example
         ) from None
 
 

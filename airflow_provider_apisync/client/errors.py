@@ -7,8 +7,9 @@ the others become ``AirflowFailException`` so Airflow does not waste retries on 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 import urllib3.exceptions
@@ -145,6 +146,21 @@ class ForeignHostError(ApiError):
     """A request, next-page URL or redirect pointed at an origin that may not get credentials."""
 
     category = "foreign_host"
+
+
+def redact_secrets(text: str | bytes, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (as is, URL-encoded or form-encoded) replaced by ``***``.
+
+    For server-controlled text that is stored or raised: an API may echo the key it got
+    (a 422 listing the query, a reason phrase). Bytes are decoded leniently.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    for secret in secrets:
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            if form:
+                text = text.replace(form, "***")
+    return text
 
 
 def _truncate(body: str | bytes | None) -> str | None:

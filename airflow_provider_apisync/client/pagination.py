@@ -64,6 +64,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PaginatorArg = Paginator | str | Mapping[str, Any]
+MAX_EMPTY_PAGES = 10
+"""Consecutive empty pages that still announce a next page before the walk gives up:
+an API handing out fresh cursors for empty pages would otherwise be paged forever."""
 
 
 @dataclass
@@ -176,8 +179,13 @@ def paginate(
     max_records: int | None = None,
     concurrency: int = 1,
     state: Mapping[str, Any] | None = None,
+    max_empty_pages: int = MAX_EMPTY_PAGES,
 ) -> Pages:
-    """Iterate the pages of ``endpoint``; arguments are validated before the first request."""
+    """Iterate the pages of ``endpoint``; arguments are validated before the first request.
+
+    ``max_empty_pages``: after that many consecutive empty pages that still point at a
+    next page, raise ``ApiContractError`` instead of paging on forever.
+    """
     walk = _Walk(
         client,
         endpoint,
@@ -188,6 +196,7 @@ def paginate(
         max_pages=_positive("max_pages", max_pages),
         max_records=_positive("max_records", max_records),
         concurrency=_positive("concurrency", concurrency) or 1,
+        max_empty_pages=_positive("max_empty_pages", max_empty_pages) or MAX_EMPTY_PAGES,
     )
     return Pages(walk, dict(state) if state else None)
 
@@ -207,6 +216,7 @@ class _Walk:
         max_pages: int | None,
         max_records: int | None,
         concurrency: int,
+        max_empty_pages: int = MAX_EMPTY_PAGES,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
@@ -217,6 +227,8 @@ class _Walk:
         self.max_pages = max_pages
         self.max_records = max_records
         self.concurrency = concurrency
+        self.max_empty_pages = max_empty_pages
+        self.empty_run = 0
         self.fetched = 0
         self.records = 0
         self.truncated = False
@@ -276,6 +288,7 @@ class _Walk:
                 yield page
             if following is not None and self._guard_reached():
                 return
+            self._count_empty(records, following)
             request = following
         log.info("pagination of %s done: %d pages, %d records", *self._summary())
 
@@ -332,7 +345,32 @@ class _Walk:
         if not records:
             return None
         self.records += len(records)
-        return Page(records, resp, self.fetched, next_state, request_state)
+        return Page(
+            records,
+            resp,
+            self.fetched,
+            self._storable(next_state),
+            self._storable(request_state) or {},
+        )
+
+    def _storable(self, state: State | None) -> State | None:
+        """``state`` without the credentials the auth put into URLs (``api_key_query_param``):
+        states are checkpointed; the auth re-applies the key when the URL is requested."""
+        if not state:
+            return state
+        strip = self.client.strip_credentials
+        return {k: strip(v) if isinstance(v, str) and "://" in v else v for k, v in state.items()}
+
+    def _count_empty(self, records: list[Any], following: PageRequest | None) -> None:
+        """Raise after ``max_empty_pages`` empty pages in a row that announce another."""
+        self.empty_run = 0 if records or following is None else self.empty_run + 1
+        if self.empty_run >= self.max_empty_pages:
+            raise ApiContractError(
+                f"{self.endpoint}: {self.empty_run} empty pages in a row, each pointing at "
+                "another page; stopping instead of paging forever. Fix: check the paginator "
+                "(cursor_path, has_more_path) or raise max_empty_pages; records pulled so "
+                "far are kept."
+            )
 
     def _guard_reached(self) -> bool:
         """Called only while more pages exist: True (and ``truncated``) when a guard stops."""

@@ -135,9 +135,10 @@ def decode_json(resp: requests.Response) -> Any:
         return None
     try:
         return msgspec.json.decode(resp.content)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ApiContractError(
-            f"response is not valid JSON: {exc}",
+            f"response is not valid JSON: {problem}",
             status=resp.status_code,
             method=resp.request.method if resp.request else None,
             url=redact_url(resp.url),

@@ -9,7 +9,9 @@ Retried: transport errors and 408/425/429/500/502/503/504.
 - Never: TLS failures and redirect loops (``retryable=False`` on the error), other 4xx.
 
 Wait: the server's hint (``Retry-After``, its ``-ms`` and body variants, or the rate-limit
-reset) when present, else exponential backoff with full jitter. No wait exceeds
+reset) when present, else exponential backoff with full jitter. A hint never waits less
+than the backoff base (0.5 s): ``Retry-After: 0`` or a date in the past would otherwise
+burn every attempt within milliseconds. No wait exceeds
 ``max_wait``: when the server asks for longer, retrying earlier would only be refused
 again, so the error is raised at once (Airflow's task retries or a sensor take over).
 """
@@ -102,7 +104,7 @@ class wait_server_hint(wait_base):
         error = retry_state.outcome.exception() if retry_state.outcome else None
         hint = _hint(error)
         if hint is not None:
-            return min(hint, self.max_wait)
+            return min(max(hint, self.base), self.max_wait)
         if isinstance(error, ApiError) and error.status == 409:
             return min(IN_FLIGHT_WAIT, self.max_wait)
         ceiling = min(self.max_wait, self.base * 2 ** (retry_state.attempt_number - 1))

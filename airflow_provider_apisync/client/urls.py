@@ -1,19 +1,23 @@
-"""URL joining, origins, the host guard and secret redaction."""
+"""URL joining, path templates, origins, the host guard and secret redaction."""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
-from airflow_provider_apisync.client.errors import ForeignHostError
+from airflow_provider_apisync.client.errors import ApiConfigError, ForeignHostError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 SECRET_PARAM = re.compile(
     r"(key|token|secret|password|passwd|pwd|signature|sig|auth|credential|code)", re.I
 )
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
+"""A ``{field}`` placeholder in an endpoint template; dotted paths (``{org.id}``) allowed."""
+_MISSING = object()
 _extra_secret_params: set[str] = set()
 _extra_lock = threading.Lock()
 
@@ -62,6 +66,73 @@ def join_url(base_url: str, endpoint: str) -> str:
     if not endpoint:
         return base_url
     return base_url.rstrip("/") + "/" + endpoint.lstrip("/")
+
+
+class PathValueError(ApiConfigError):
+    """A value cannot fill a ``{field}`` placeholder of an endpoint template.
+
+    ``field`` names the placeholder. Raised for a missing or empty value, a container
+    (object or list), and any value that would change the path's shape: ``.``/``..``
+    (clients collapse them, so ``/contacts/..`` would hit the parent resource).
+    """
+
+
+def expand_path(template: str, values: Mapping[str, Any], *, lookup: Any = None) -> str:
+    """Fill ``template``'s ``{field}`` placeholders from ``values``; safe against the values.
+
+    Each value is URL-quoted as one path segment (``/``, ``?``, ``#`` and ``%`` encoded),
+    so a value can never add, remove or climb segments; values that are missing, empty,
+    ``.``/``..``, objects or lists raise :class:`PathValueError` naming the field. The
+    result is checked once more: same number of segments as the template, no dot
+    segments. ``lookup(values, field, default)`` resolves dotted field paths (default:
+    plain key lookup).
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if lookup is not None:
+            value = lookup(values, name, _MISSING)
+        else:
+            value = values.get(name, _MISSING) if isinstance(values, Mapping) else _MISSING
+        if value is _MISSING or value is None or value == "":
+            raise PathValueError(name, "has no value.", f"give every record a '{name}'.")
+        if isinstance(value, Mapping | list | tuple | set | bytes):
+            raise PathValueError(
+                name,
+                f"is a {type(value).__name__}, not a single value.",
+                "placeholders take strings or numbers.",
+            )
+        text = str(value)
+        if text.strip() in (".", ".."):
+            raise PathValueError(
+                name,
+                f"'{text}' is a dot segment: sent as a path it would address another resource.",
+                "fix the value at the source; it is never sent.",
+            )
+        return quote(text, safe="")
+
+    path = PLACEHOLDER.sub(fill, template)
+    before, after = template.split("?", 1)[0], path.split("?", 1)[0]
+    segments = after.split("/")
+    if len(segments) != len(before.split("/")) or any(
+        unquote_plus(part).strip() in (".", "..") for part in segments
+    ):
+        raise PathValueError(
+            "endpoint",
+            f"'{template}' expands to a path of another shape.",
+            "check the template and the values filling it.",
+        )
+    return path
+
+
+def strip_query_params(url: str, names: Iterable[str]) -> str:
+    """``url`` without the query parameters ``names`` (case-sensitive, like servers)."""
+    drop = set(names)
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [p for p in parts.query.split("&") if unquote_plus(p.partition("=")[0]) not in drop]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), parts.fragment))
 
 
 def resolve_next(current_url: str, link: str) -> str:

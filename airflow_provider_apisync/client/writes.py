@@ -19,6 +19,7 @@ from airflow_provider_apisync.client.idempotency import (
     payload_hash,
     record_key_of,
 )
+from airflow_provider_apisync.client.urls import PathValueError
 
 Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
@@ -120,8 +121,8 @@ class WriteBuilder:
                 continue
             try:
                 endpoint = render_endpoint(spec.endpoint, record)
-            except KeyError as exc:
-                problem = f"endpoint placeholder {{{exc.args[0]}}} has no value"
+            except PathValueError as exc:
+                problem = f"endpoint placeholder {{{exc.field}}} {str(exc)[len(exc.field) + 2 :]}"
                 yield self._invalid(raw, problem, keys)
                 continue
             key = derive_key(

@@ -24,7 +24,7 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.jsonl import encode_lines
-from airflow_provider_apisync.operators._common import run_folder, storage_path
+from airflow_provider_apisync.operators._common import run_folder, run_segment, storage_path
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,10 @@ def task_run_folder(
         return run_folder(context, kind)
     ti = context["ti"]
     run_id = str(context.get("run_id") or getattr(ti, "run_id", "manual"))
-    path = storage_path(base, field=field) / ti.dag_id / ti.task_id / _safe(run_id)
+    path = storage_path(base, field=field) / ti.dag_id / ti.task_id / run_segment(run_id)
     if getattr(ti, "map_index", -1) not in (-1, None):
         path = path / f"map_{ti.map_index}"
     return path / kind
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def _segment_name(try_number: int, seq: int) -> str:
