@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -77,7 +77,12 @@ class PathValueError(ApiConfigError):
     """
 
 
-def expand_path(template: str, values: Mapping[str, Any], *, lookup: Any = None) -> str:
+def expand_path(
+    template: str,
+    values: Mapping[str, Any],
+    *,
+    lookup: Callable[[Any, str, Any], Any] | None = None,
+) -> str:
     """Fill ``template``'s ``{field}`` placeholders from ``values``; safe against the values.
 
     Each value is URL-quoted as one path segment (``/``, ``?``, ``#`` and ``%`` encoded),
