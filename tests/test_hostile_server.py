@@ -203,6 +203,16 @@ def test_retry_after_zero_or_in_the_past_still_waits_the_backoff_base(api, retry
     assert len(waits) == 4 and min(waits) >= 0.5, waits
 
 
+def test_server_assigned_bulk_job_id_cannot_climb_the_path():
+    from airflow_provider_apisync.operators.bulk_spec import BulkSpec
+
+    spec = BulkSpec("/jobs", {}, "/jobs/{job_id}")
+    assert spec.endpoint("/jobs/{job_id}/abort", "a/b") == "/jobs/a%2Fb/abort"
+    for job_id in ("..", ".", ""):
+        with pytest.raises(ApiContractError, match="job id"):
+            spec.endpoint("/jobs/{job_id}/abort", job_id)
+
+
 # -- secrets echoed by the server -------------------------------------------------------
 def echo_key(request):
     key = request.headers.get("X-API-Key", "")

@@ -26,7 +26,7 @@ def render_endpoint(endpoint: str, record: Mapping[str, Any]) -> str:
 
     Raises ``PathValueError`` naming the field for a missing, empty or unsafe value.
     """
-    return expand_path(endpoint, record, lookup=get_path)
+    return expand_path(endpoint, record)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -89,16 +89,18 @@ def expand_path(
     so a value can never add, remove or climb segments; values that are missing, empty,
     ``.``/``..``, objects or lists raise :class:`PathValueError` naming the field. The
     result is checked once more: same number of segments as the template, no dot
-    segments. ``lookup(values, field, default)`` resolves dotted field paths (default:
-    plain key lookup).
+    segments. ``lookup(values, field, default)`` finds a field's value (default:
+    ``records.get_path``, so dotted paths such as ``{org.id}`` work).
     """
+    if lookup is None:
+        from airflow_provider_apisync.client.records import get_path
+
+        lookup = get_path
+    find: Callable[[Any, str, Any], Any] = lookup
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
-        if lookup is not None:
-            value = lookup(values, name, _MISSING)
-        else:
-            value = values.get(name, _MISSING) if isinstance(values, Mapping) else _MISSING
+        value = find(values, name, _MISSING)
         if value is _MISSING or value is None or value == "":
             raise PathValueError(name, "has no value.", f"give every record a '{name}'.")
         if isinstance(value, Mapping | list | tuple | set | bytes):

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
 
 try:  # Airflow 3.x
     from airflow.sdk.exceptions import AirflowException
@@ -118,6 +118,12 @@ class BulkSpec:
     idempotency_header: str | None = None
 
     def endpoint(self, template: str, job_id: str) -> str:
+        """``template`` with the server-assigned ``{job_id}`` as exactly one path segment."""
+        if job_id.strip() in ("", ".", ".."):
+            raise ApiContractError(
+                f"the server assigned the job id '{job_id}', which cannot be a path segment "
+                "(it would address another resource)"
+            )
         return template.replace("{job_id}", quote(job_id, safe=""))
 
     def classify(self, state: Any) -> str:
