@@ -140,6 +140,21 @@ def test_plain_oversized_page_is_refused_and_a_page_under_the_cap_is_read(api):
     assert len(client_for(api, max_response_mb=2).get_json("/big")["data"]) == 1500
 
 
+def test_redirect_with_a_huge_body_is_followed_without_reading_it(api):
+    bomb = gzip_bomb(64)
+    headers = {"Location": api.url + "/contacts/1", "Content-Encoding": "gzip"}
+    api.route("GET", "/moved", lambda r: Response(302, bomb, headers), first=True)
+    client = client_for(api)
+    tracemalloc.start()
+    try:
+        body = client.get_json("/moved")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert body["id"] == 1
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MB while following a 64 MB redirect body"
+
+
 # -- hostile JSON and paging ------------------------------------------------------------
 DEEP = b"[" * 100_000 + b"]" * 100_000
 

@@ -7,12 +7,18 @@ every redirect hop and vendor SDKs that borrow the session, before a byte leaves
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_apisync.client.body import BodyTooLarge, read_body
 from airflow_provider_apisync.client.urls import HostGuard
+
+REDIRECT_BODY_LIMIT = 64 * 1024
+"""Bytes of a redirect's body read before it is dropped (``requests`` would read it all)."""
+REDIRECT_BODY_SECONDS = 5.0
 
 
 class GuardedSession(requests.Session):
@@ -26,6 +32,7 @@ class GuardedSession(requests.Session):
         self.mount("http://", adapter)
         self.mount("https://", adapter)
         self.max_redirects = 10
+        self.hooks["response"].append(_drop_redirect_body)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         self.guard.check(request.url or "")
@@ -41,3 +48,20 @@ class GuardedSession(requests.Session):
         super().rebuild_auth(prepared_request, response)
         if self.auth is not None and self.guard.allows(prepared_request.url or ""):
             prepared_request.prepare_auth(self.auth)
+
+
+def _drop_redirect_body(resp: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """Response hook: read at most 64 KB (5 s) of a redirect's body, then drop the rest.
+
+    ``requests`` reads every redirect body in full before following the ``Location``;
+    a hostile server could send gigabytes (or a gzip bomb) with a 302. Nobody needs a
+    redirect's body, so an oversized or slow one is cut and the redirect followed.
+    """
+    if resp.is_redirect and not getattr(resp, "_content_consumed", True):
+        deadline = time.monotonic() + REDIRECT_BODY_SECONDS
+        try:
+            read_body(resp, deadline=deadline, max_bytes=REDIRECT_BODY_LIMIT)
+        except (BodyTooLarge, requests.RequestException):
+            resp._content = b""  # read_body closed the connection
+            resp._content_consumed = True  # type: ignore[attr-defined]
+    return resp
