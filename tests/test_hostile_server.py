@@ -260,6 +260,19 @@ def test_error_body_echoing_the_key_is_redacted_from_errors_and_dead_letters(
     assert stored and not any(API_KEY in text for text in stored)
 
 
+@pytest.mark.parametrize("where", ["header", "query"])
+def test_non_json_page_echoing_the_credential_is_redacted(api, where):
+    def echo(request):
+        key = request.headers.get("X-API-Key") or request.query.get("api_key", "")
+        return Response(200, f"<html>bad gateway for key {key}</html>".encode())
+
+    api.route("GET", "/html", echo, first=True)
+    extra = {"api_key_query_param": "api_key"} if where == "query" else {}
+    with pytest.raises(ApiContractError, match="not valid JSON") as caught:
+        client_for(api, **extra).get_json("/html")
+    assert API_KEY not in str(caught.value) and "key ***" in str(caught.value)
+
+
 @pytest.mark.parametrize("token", [{"access_token": ""}, {"access_token": "  "}, {}])
 def test_token_endpoint_without_a_usable_access_token_is_an_auth_error(api, token):
     answer = Response.json({**token, "token_type": "bearer"})

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 import requests
 
-from airflow_provider_apisync.client.errors import ApiContractError
-from airflow_provider_apisync.client.urls import redact_url
+from airflow_provider_apisync.client.errors import ApiContractError, redact_secrets
+from airflow_provider_apisync.client.urls import is_secret_param, redact_url
 
 _MISSING = object()
 
@@ -142,6 +143,22 @@ def decode_json(resp: requests.Response) -> Any:
             status=resp.status_code,
             method=resp.request.method if resp.request else None,
             url=redact_url(resp.url),
-            body=resp.content,
+            body=redact_secrets(resp.content[:4000], sent_secrets(resp.request)),
             correlation_id=None,
         ) from None
+
+
+def sent_secrets(request: requests.PreparedRequest | None) -> list[str]:
+    """The credentials ``request`` carried (Authorization and key-like headers, secret
+    query values): a body that echoes them must not be stored or raised verbatim."""
+    if request is None:
+        return []
+    found: list[str] = []
+    for name, value in request.headers.items():
+        if name.lower() in ("authorization", "proxy-authorization"):
+            found.append(str(value).partition(" ")[2] or str(value))
+        elif is_secret_param(name) and name.lower() != "idempotency-key":
+            found.append(str(value))
+    query = urlsplit(request.url or "").query
+    found += [v for k, v in parse_qsl(query, keep_blank_values=True) if is_secret_param(k)]
+    return [s for s in found if len(s) >= 4]
