@@ -12,10 +12,12 @@ push accepts: a pull's manifest/XCom, a JSONL URI, a list) instead of one endpoi
 - output is written in parent order: the oldest parent in flight streams its pages to
   the part files while later ones wait with at most ``QUEUE_PAGES`` pages buffered each,
   so memory is ``concurrency x (QUEUE_PAGES + 1)`` pages whatever the number of parents;
-- a checkpoint after every completed parent (and every ``checkpoint_every`` pages of a
-  long parent) holds how many parents are done and the next page of the current one:
+- a checkpoint holds how many parents are done and the next page of the current one:
   a task retry re-reads the parents input, skips the completed ones without a request,
-  and continues the current parent at its next page;
+  and continues the current parent at its next page. It is saved when a request fails
+  (so a retry loses nothing), and on the way after completed parents and pages, at most
+  once per ``CHECKPOINT_INTERVAL_S`` (a write per parent would cost more than the
+  parent's requests); a killed worker redoes at most that second of work;
 - response actions decide per answer: ``skip`` a parent (e.g. 404: deleted since the
   parent pull), ``dead_letter`` it (kept with the error in ``dead_letter/``), ``retry``,
   ``rate_limited`` or ``fail``; all counted in the manifest.
@@ -54,6 +56,7 @@ from airflow_provider_apisync.operators.state import CheckpointStore
 log = logging.getLogger(__name__)
 
 QUEUE_PAGES = 2  # pages a waiting parent may buffer
+CHECKPOINT_INTERVAL_S = 1.0  # at most one routine checkpoint a second (each costs a write)
 DEAD_LETTER = "dead_letter"
 PROGRESS_EVERY_S = 30.0
 _MISSING = object()
@@ -180,7 +183,7 @@ class FanoutJob(PullJob):
         self.dead_letters = PartSink(folder / DEAD_LETTER, max_bytes=spec.part_size)
         self.records_path = spec.records_path
         self._cancel = threading.Event()
-        self._last_report = time.monotonic()
+        self._last_report = self._last_save = time.monotonic()
 
     # -- resume -----------------------------------------------------------------------
     def _restore(self) -> None:
@@ -209,6 +212,11 @@ class FanoutJob(PullJob):
     def _save(self) -> None:
         self.dead_letters.flush()
         super()._save()
+        self._last_save = time.monotonic()
+
+    def _save_due(self) -> None:
+        if time.monotonic() - self._last_save >= CHECKPOINT_INTERVAL_S:
+            self._save()
 
     # -- the walk ---------------------------------------------------------------------
     def _walk(self) -> None:
@@ -237,6 +245,9 @@ class FanoutJob(PullJob):
                 if not window:
                     break
                 self._consume(window.popleft())
+        except BaseException:
+            self._save_on_failure()
+            raise
         finally:
             self._cancel.set()
             for slot in window:
@@ -312,7 +323,7 @@ class FanoutJob(PullJob):
                 progress.parent_pages += 1
                 progress.state = second
                 if second is not None and progress.parent_pages % self.spec.checkpoint_every == 0:
-                    self._save()
+                    self._save_due()
                 continue
             if kind == "done":
                 if self.records_path is None and slot.records_path is not None:
@@ -363,8 +374,15 @@ class FanoutJob(PullJob):
         progress.parent_pages = 0
         progress.state = None
         if progress.parents_done % self.spec.checkpoint_every == 0:
-            self._save()
+            self._save_due()
         self._report()
+
+    def _save_on_failure(self) -> None:
+        """Everything written so far is consistent (one writer thread): keep it."""
+        try:
+            self._save()
+        except Exception:
+            log.warning("could not save the checkpoint after the failure", exc_info=True)
 
     def _dead_letter(self, slot: _Slot, error: dict[str, Any]) -> None:
         if self.dead_letters.will_roll():
