@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,36 @@ def test_push_dead_letters_an_error_inside_a_200_body(api, tmp_path):
     (letter,) = read_jsonl_folder(Path(summary["dead_letter"].removeprefix("file://")))
     assert letter["status"] == 200 and "injected fault" in str(letter["error"])
     assert summary["response_actions"] == {"dead_letter": 1}
+
+
+def test_sensor_treats_a_matched_200_body_as_not_yet_and_fails_without_the_rule(set_conn):
+    from airflow.sdk.exceptions import AirflowFailException as SdkFail
+    from sensor_testkit import BEARER, make_context
+
+    from airflow_provider_apisync.sensors import DataFreshnessSensor
+
+    def sensor(**kwargs):
+        return DataFreshnessSensor(
+            task_id="wait",
+            apisync_conn_id="fresh",
+            endpoint="/reports",
+            records_path="data",
+            timestamp_field="updated_at",
+            max_age=timedelta(days=3650),
+            deferrable=False,
+            **kwargs,
+        )
+
+    processing = [{"status": 200, "body_contains": "injected fault", "action": "retry"}]
+    with FakeApi(seed={"reports": 2}) as api:
+        set_conn("fresh", api.url, password=BEARER)
+        api.faults.add("status", path="/reports", status=200, times=1)
+        waiting = sensor(response_actions=processing)
+        assert waiting.poke(make_context()).is_done is False  # "still processing": not yet
+        assert waiting.poke(make_context()).is_done is True
+        assert len(api.log("GET", "/reports")) == 2  # no waiting inside the poke
+        api.faults.add("status", path="/reports", status=200, times=1)
+        with pytest.raises(SdkFail):
+            sensor().poke(make_context())
+    with pytest.raises(ApiConfigError, match="dead_letter has no meaning"):
+        sensor(response_actions={404: "dead_letter"})

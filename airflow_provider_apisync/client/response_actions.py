@@ -66,10 +66,12 @@ class ResponseRule:
 
 
 class ResponseActionError(Exception):
-    """An answer matched a ``skip``/``dead_letter``/``fail`` rule (or retries ran out).
+    """An answer matched a ``skip``/``dead_letter``/``fail`` rule, or a ``retry``/
+    ``rate_limited`` rule whose attempts ran out (``action`` keeps the rule's action;
+    callers that can wait -- sensors -- wait, the others fail).
 
-    ``action`` is what the caller must do; ``error`` is the client's error (None for a
-    2xx answer matched by its body), ``status`` and ``body`` describe the answer.
+    ``error`` is the client's error (None for a 2xx answer matched by its body),
+    ``status`` and ``body`` describe the answer.
     """
 
     def __init__(
@@ -210,8 +212,9 @@ class ActionClient:
     """An ``ApiClient`` whose ``request`` applies :class:`ResponseActions`.
 
     ``retry`` and ``rate_limited`` are handled here (bounded by ``actions.retries``,
-    waits capped by the client's ``max_retry_wait``); ``skip``, ``dead_letter`` and
-    ``fail`` raise :class:`ResponseActionError` for the caller. Everything else is the
+    waits capped by the client's ``max_retry_wait``; ``retries=0`` hands them to the
+    caller at once); ``skip``, ``dead_letter`` and ``fail`` raise
+    :class:`ResponseActionError` for the caller. Everything else is the
     wrapped client's (attributes are delegated).
     """
 
@@ -256,9 +259,8 @@ class ActionClient:
             if rule.action in ("retry", "rate_limited") and attempt <= actions.retries:
                 self._wait(rule.action, attempt, error)
                 continue
-            action = rule.action if rule.action not in ("retry", "rate_limited") else "fail"
             raise ResponseActionError(
-                action, rule, status=status, url=url, body=body, error=error
+                rule.action, rule, status=status, url=url, body=body, error=error
             ) from error
 
     def _wait(self, action: str, attempt: int, error: ApiError | None) -> None:

@@ -342,7 +342,7 @@ class FanoutJob(PullJob):
                 self._dead_letter(slot, error.to_dict())
                 progress.parents_dead_lettered += 1
                 break
-            if isinstance(error, ResponseActionError):
+            if isinstance(error, ResponseActionError):  # fail, or retries ran out
                 log.error("parent %d (%s): %s", slot.index, slot.endpoint, error)
                 raise error.error if error.error is not None else error
             raise error
