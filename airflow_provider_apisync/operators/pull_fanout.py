@@ -328,6 +328,7 @@ class FanoutJob(PullJob):
             if kind == "done":
                 if self.records_path is None and slot.records_path is not None:
                     self.records_path = slot.records_path  # detected once, reused by all
+                    log.info("records_path detected: %r (parent %d)", self.records_path, slot.index)
                 if progress.parent_pages == 0:
                     progress.parents_empty += 1
                 progress.pages += max(first - slot.written, 0)  # empty pages count too
