@@ -10,9 +10,10 @@ from airflow_provider_apisync.testing.world.examples import task_summaries
 # (header, how to read it from one task's summary)
 COLUMNS: list[tuple[str, Any]] = [
     ("task", lambda s: s.get("task_id")),
+    ("parents", lambda s: s.get("parents")),  # dependent pulls
     ("records", lambda s: _first(s, "records", "source")),
     ("pushed", lambda s: _pushed(s)),
-    ("skipped", lambda s: s.get("skipped")),
+    ("skipped", lambda s: _first(s, "skipped", "parents_skipped")),
     ("dead_letters", lambda s: _first(s, "failed", "dead_letters")),
     ("drift", lambda s: s.get("drift")),
     ("requests", lambda s: s.get("requests")),

@@ -82,6 +82,7 @@ def test_every_example_dag_imports_and_runs_green(runs):
         "crm_contacts_to_erp",
         "invoices_to_erp",
         "ticket_sync",
+        "ticket_comments",
         "analytics_daily",
         "analytics_report",
         "hello_apisync",
@@ -164,6 +165,28 @@ def test_ticket_sync_patches_only_the_changed_tickets(runs, world):
     summaries = task_summaries(out.output)
     assert summaries["pull_changed_tickets"]["records"] == len(changed)
     assert summaries["patch_crm_tickets"]["pushed"] == len(changed)
+
+
+def test_ticket_comments_pulls_comments_of_changed_tickets_and_skips_the_merged(runs, world):
+    out = result(runs, "ticket_comments")
+    summaries = task_summaries(out.output)
+    tickets = summaries["pull_changed_tickets"]
+    comments = summaries["pull_ticket_comments"]
+    changed = {t["id"]: t for t in read_jsonl(tickets["files"])}
+    config = WorldConfig()
+    assert set(changed) == set(range(config.tickets - config.recent_tickets + 1, 61))
+    merged = world_seed.merged_ticket(config.tickets)
+    api = world["helpdesk"].api
+    expected = [
+        c for c in api.collection("comments").all() if c["ticket_id"] in changed.keys() - {merged}
+    ]
+    got = read_jsonl(comments["files"])
+    assert [c["id"] for c in got] == [c["id"] for c in expected]  # ticket order, no gaps
+    assert all(c["ticket_subject"] == changed[c["ticket_id"]]["subject"] for c in got)
+    assert comments["parents"] == len(changed) and comments["parents_skipped"] == 1
+    assert comments["response_actions"] == {"skip": 1}
+    asked = {r.path.split("/")[-2] for r in api.log("GET") if r.path.endswith("/comments")}
+    assert asked == {str(i) for i in changed}  # only the changed tickets' comments
 
 
 def test_analytics_daily_pulls_exactly_one_utc_day_in_order(runs, world):

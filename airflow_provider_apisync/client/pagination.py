@@ -159,6 +159,11 @@ class Pages(Iterator[Page]):
         return self._walk.truncated
 
     @property
+    def records_path(self) -> str | None:
+        """The records path in use (the detected one once the first page is read)."""
+        return self._walk.records_path
+
+    @property
     def paginator(self) -> Paginator:
         """The paginator in use ("auto": the detected one once the first page is read)."""
         chosen = self._walk.paginator

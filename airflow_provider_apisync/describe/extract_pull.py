@@ -103,7 +103,13 @@ def pull(task: Any) -> Extract:
     paginator = getattr(task, "paginator", "auto")
     concurrency = int(getattr(task, "concurrency", 1) or 1)
     primary_key = tuple(getattr(task, "primary_key", ()) or ())
-    found.calls.append(Call("GET", str(endpoint), "read every page"))
+    parents = getattr(task, "parents", None)
+    purpose = (
+        "read every page, once per parent record" if parents is not None else "read every page"
+    )
+    found.calls.append(Call("GET", str(endpoint), purpose))
+    if parents is not None:
+        found.add("Fan-out", *_fanout(task, parents, concurrency))
     records_path = getattr(task, "records_path", None)
     found.add(
         "Request",
@@ -121,7 +127,7 @@ def pull(task: Any) -> Extract:
         "Pagination",
         paginator_text(paginator),
         f"{concurrency} pages in flight when offset/page paging reports a total"
-        if concurrency > 1
+        if concurrency > 1 and parents is None
         else None,
         f"guards: {', '.join(guards)} (then stops, `truncated: true`)" if guards else None,
         "a repeated cursor or next URL fails (`PaginationLoopError`); next URLs must stay "
@@ -180,6 +186,32 @@ def pull(task: Any) -> Extract:
             "`output` to shared storage (`s3://`, `gs://` ...)."
         )
     return found
+
+
+def _fanout(task: Any, parents: Any, concurrency: int) -> list[str | None]:
+    """The dependent-pull lines: where parents come from, fields copied, actions."""
+    upstream = getattr(getattr(parents, "operator", None), "task_id", None)
+    if upstream:
+        source = f"the records of {code(upstream)} (its manifest, via XCom)"
+    elif isinstance(parents, list | tuple):
+        source = f"{len(parents)} records given in the DAG"
+    else:
+        source = f"the records at {code(plain(parents))}"
+    include = getattr(task, "include_from_parent", None) or {}
+    rules = getattr(getattr(task, "response_actions", None), "rules", ())
+    return [
+        f"parents: {source}; `{{field}}` placeholders in the endpoint are filled from each "
+        "parent (percent-encoded; a parent without the field, or making `.`/`..`, is "
+        "dead-lettered unsent)",
+        f"{concurrency} parent(s) in flight, sharing the connection's rate budget; output in "
+        "parent order, one manifest",
+        "copied into every record: "
+        + ", ".join(f"{code(name)} = parent {code(path)}" for name, path in include.items())
+        if include
+        else None,
+        "response actions: " + "; ".join(rule.describe() for rule in rules) if rules else None,
+        "resume: a task retry skips the parents completed before the failure",
+    ]
 
 
 def _incremental(task: Any, params: Mapping[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.pagination import PaginatorArg, resolve_paginator
+from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
     fail_fast,
@@ -25,7 +26,12 @@ from airflow_provider_apisync.operators.lineage import (
     manifest_lineage,
     openlineage_facets,
 )
-from airflow_provider_apisync.operators.pull_job import PullJob, PullSpec
+from airflow_provider_apisync.operators.pull_fanout import (
+    build_job,
+    check_fanout_args,
+    parent_fields,
+)
+from airflow_provider_apisync.operators.pull_job import PullSpec
 from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
 
 if TYPE_CHECKING:
@@ -78,7 +84,18 @@ class ApiPullOperator(BaseOperator):
     :param max_pages: stop after this many pages (a guard, not an error).
     :param max_records: stop after this many records.
     :param part_size: bytes per part file before a new one starts.
-    :param checkpoint_every: pages between checkpoints (1: resume loses nothing).
+    :param checkpoint_every: pages between checkpoints (1: resume loses nothing); with
+        ``parents``, also completed parents between checkpoints.
+    :param parents: makes this a dependent pull (templated): the parent records -- a pull's
+        manifest/XCom or output folder, a JSONL URI, or a list -- read like a push's
+        ``records``. ``endpoint`` then holds ``{field}`` placeholders filled from each
+        parent (``/tickets/{id}/comments``); ``concurrency`` is parents fetched at once.
+        See docs/pull.md "Dependent pulls".
+    :param include_from_parent: parent fields copied into every child record: a list of
+        paths (``["id"]`` -> ``_parent_id``) or ``{"ticket_id": "id"}``.
+    :param response_actions: per-status/per-body rules, e.g. ``{404: "skip"}`` or
+        ``[{"status": 200, "body_contains": "RATE_LIMIT", "action": "retry"}]``; actions
+        ``skip``/``dead_letter`` apply to one parent of a dependent pull.
     """
 
     template_fields: Sequence[str] = (
@@ -88,6 +105,7 @@ class ApiPullOperator(BaseOperator):
         "output_uri",
         "records_path",
         "incremental",
+        "parents",
     )
     template_fields_renderers = {"query_params": "json", "headers": "json"}
     ui_color = "#dff0f7"
@@ -118,6 +136,9 @@ class ApiPullOperator(BaseOperator):
         max_records: int | None = None,
         part_size: int = DEFAULT_PART_SIZE,
         checkpoint_every: int = 1,
+        parents: Any = None,
+        include_from_parent: Sequence[str] | Mapping[str, str] | None = None,
+        response_actions: RuleInput = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(params=params, **kwargs)  # type: ignore[arg-type]
@@ -145,6 +166,10 @@ class ApiPullOperator(BaseOperator):
         self.part_size = _positive("part_size", part_size, allow_none=False)
         self.checkpoint_every = _positive("checkpoint_every", checkpoint_every, allow_none=False)
         self._lineage: tuple[list[Dataset], list[Dataset]] | None = None
+        self.parents = parents
+        self.include_from_parent = parent_fields(include_from_parent)
+        self.response_actions = ResponseActions.parse(response_actions)
+        check_fanout_args(endpoint, parents, self.include_from_parent, self.response_actions)
 
     # -- execution --------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
@@ -207,8 +232,9 @@ class ApiPullOperator(BaseOperator):
             self.schema, primary_key=self.primary_key, on_violation=self.on_contract_violation
         )
         tracker = self.incremental.tracker(mark) if self.incremental is not None else None
+        actions = self.response_actions.fresh()
         try:
-            job = PullJob(
+            job = build_job(
                 client,
                 spec,
                 folder,
@@ -216,8 +242,13 @@ class ApiPullOperator(BaseOperator):
                 fingerprint=fingerprint,
                 contract=contract,
                 tracker=tracker,
+                parents=self.parents,
+                include_from_parent=self.include_from_parent,
+                actions=actions,
             )
             manifest = job.run()
+            if actions:
+                manifest.setdefault("response_actions", actions.summary())
         finally:
             client.close()
         if hw_store is not None and manifest.get("high_water_mark") not in (None, mark):

@@ -93,6 +93,8 @@ class Progress:
 class PullJob:
     """Runs one pull into ``folder``; returns the manifest."""
 
+    progress_type: type[Progress] = Progress  # subclasses keep more counters
+
     def __init__(
         self,
         client: ApiClient,
@@ -112,7 +114,7 @@ class PullJob:
         self.contract = contract
         self.tracker = tracker
         self.sink = PartSink(folder, max_bytes=spec.part_size)
-        self.progress = Progress()
+        self.progress = self.progress_type()
         self.part_start: dict[str, Any] | None = None
         self.seen: set[Any] | None = set() if spec.primary_key else None
         self.resumed_from_page: int | None = None
@@ -277,7 +279,7 @@ class PullJob:
             log.warning("the output of the earlier try is gone: starting over")
             self.sink.reset()
             return
-        self.progress = Progress.from_dict(point["progress"])
+        self.progress = self.progress_type.from_dict(point["progress"])
         self.part_start = saved.get("part_start") if point is saved else None
         self.resumed_from_page = self.progress.pages
         log.info(

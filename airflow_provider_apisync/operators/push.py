@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_apisync.client.batching import placeholders
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.idempotency import key_fields
+from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
 from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
@@ -71,9 +72,11 @@ class ApiPushOperator(BaseOperator):
         ledger_uri: str | None = None,
         dead_letter_uri: str | None = None,
         ledger_flush_every: int = 500,
+        response_actions: RuleInput = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.response_actions = ResponseActions.parse(response_actions)
         self.endpoint = endpoint
         self.records = records
         self.key_fields = key_fields(record_key)
@@ -133,6 +136,7 @@ class ApiPushOperator(BaseOperator):
             dead_letter_uri=self.dead_letter_uri,
             ledger_flush_every=self.ledger_flush_every,
             max_error_ratio=self.max_error_ratio,
+            actions=self.response_actions.fresh(),
         )
 
     def _spec(self) -> PushSpec:
@@ -168,6 +172,7 @@ def run_push(
     ledger_flush_every: int = 500,
     max_error_ratio: float = 0.0,
     prefix: str = "",
+    actions: ResponseActions | None = None,
 ) -> dict[str, Any]:
     """One push try with the task run's ledger and dead letters; returns the summary.
 
@@ -190,7 +195,7 @@ def run_push(
             flush_every=ledger_flush_every,
             before_flush=dead.flush,
         ).load()
-        runner = PushRunner(hook.client, spec, ledger, dead, try_number=try_number)
+        runner = PushRunner(hook.client, spec, ledger, dead, try_number=try_number, actions=actions)
     except ApiConfigError as exc:
         raise fail_fast(exc) from None
     log.info(
@@ -224,6 +229,8 @@ def run_push(
         **hook.summary(),
         "duration_s": round(time.monotonic() - started, 3),
     }
+    if actions:
+        summary["response_actions"] = actions.summary()
     log_summary(log, task_id, summary)
     push_verdict(log, counts, summary, max_error_ratio)
     return summary

@@ -26,11 +26,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_apisync.client import ApiClient, ApiError, ApiTransportError
+from airflow_provider_apisync.client import ApiClient, ApiClientError, ApiError, ApiTransportError
 from airflow_provider_apisync.client.batching import ItemResult, item_results
 from airflow_provider_apisync.client.errors import ApiContractError, ForeignHostError
 from airflow_provider_apisync.client.idempotency import canonical_json
 from airflow_provider_apisync.client.records import decode_json
+from airflow_provider_apisync.client.response_actions import (
+    ActionClient,
+    ResponseActionError,
+    ResponseActions,
+)
 from airflow_provider_apisync.client.retry import IDEMPOTENT_METHODS, RETRY_STATUSES
 from airflow_provider_apisync.client.writes import Invalid, PushSpec, Write, WriteBuilder
 from airflow_provider_apisync.operators.ledger import OK, REJECTED, UNKNOWN, DeadLetters, Ledger
@@ -49,6 +54,7 @@ class Sent:
     status: int | None = None
     correlation_id: str | None = None
     items: list[ItemResult] | None = None
+    action: str | None = None  # a response action rule matched: skip | dead_letter | fail
 
 
 @dataclass
@@ -99,8 +105,11 @@ class PushRunner:
         dead_letters: DeadLetters,
         *,
         try_number: int = 1,
+        actions: ResponseActions | None = None,
     ) -> None:
         self.client = client
+        self.actions = actions if actions is not None else ResponseActions()
+        self._sender: Any = ActionClient(client, self.actions) if self.actions else client
         self.spec = spec
         self.ledger = ledger
         self.dead_letters = dead_letters
@@ -154,7 +163,7 @@ class PushRunner:
     def _send(self, write: Write) -> Sent:
         spec = self.spec
         try:
-            resp = self.client.request(
+            resp = self._sender.request(
                 spec.method,
                 write.endpoint,
                 data=write.body,
@@ -164,6 +173,14 @@ class PushRunner:
             )
         except ApiError as exc:
             return Sent(write, error=exc, status=exc.status, correlation_id=exc.correlation_id)
+        except ResponseActionError as exc:
+            error = exc.error or ApiClientError(
+                str(exc), status=exc.status, method=spec.method, url=exc.url, body=exc.body
+            )
+            cid = error.correlation_id
+            return Sent(
+                write, error=error, status=exc.status, correlation_id=cid, action=exc.action
+            )
         correlation_id = resp.request.headers.get(self.client.config.correlation_header)
         items = None
         if spec.batch_size > 1:
@@ -208,6 +225,11 @@ class PushRunner:
             return
         error = sent.error
         kind = classify(error, self._replay_safe)
+        if sent.action is not None:  # a response-action rule decided
+            kind = {"skip": OK, "dead_letter": REJECTED}.get(sent.action, "fatal")
+        if kind == OK:
+            self._settle_skipped(sent)
+            return
         if kind in ("abort", "fatal"):
             self._stop(kind, error)
             return
@@ -238,6 +260,16 @@ class PushRunner:
         )
         if self.spec.on_error == "fail":
             self._stop(kind, error)
+
+    def _settle_skipped(self, sent: Sent) -> None:
+        """A ``skip`` rule matched (e.g. 409 "already exists"): settled, not resent."""
+        n = len(sent.write.records)
+        self.counts.writes += 1
+        self.counts.skipped += n
+        self.ledger.record(
+            sent.write.key, OK, records=n, rejected=0, status=sent.status,
+            correlation_id=sent.correlation_id,
+        )  # fmt: skip
 
     def _settle_invalid(self, item: Invalid) -> None:
         settled = self.ledger.settled(item.key)

@@ -26,6 +26,12 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
+from airflow_provider_apisync.client.response_actions import (
+    ActionClient,
+    ResponseActionError,
+    ResponseActions,
+    RuleInput,
+)
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import fail_fast, log_summary
 from airflow_provider_apisync.sensors._probe import make_probe_client
@@ -79,9 +85,11 @@ class ApiSensorBase(BaseSensorOperator):
         *,
         apisync_conn_id: str = "apisync_default",
         deferrable: bool | None = None,
+        response_actions: RuleInput = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.response_actions = sensor_actions(response_actions)
         self.apisync_conn_id = apisync_conn_id
         self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
         self._wait_hint: float | None = None
@@ -98,8 +106,12 @@ class ApiSensorBase(BaseSensorOperator):
 
     @cached_property
     def probe_client(self) -> ApiClient:
-        """The hook's client, set up for probing (no 429 retries, no proactive sleeps)."""
-        return make_probe_client(self.hook.client)
+        """The hook's client, set up for probing (no 429 retries, no proactive sleeps);
+        with ``response_actions``, their rules apply to every probe."""
+        client = make_probe_client(self.hook.client)
+        if not self.response_actions:
+            return client
+        return ActionClient(client, self.response_actions)  # type: ignore[return-value]
 
     def poke(self, context: Context) -> PokeReturnValue:
         result = self._check(context)
@@ -123,6 +135,13 @@ class ApiSensorBase(BaseSensorOperator):
     def _check(self, context: Context) -> CheckResult:
         try:
             return self.check(context)
+        except ResponseActionError as exc:
+            if exc.action == "fail":
+                raise AirflowFailException(str(exc)) from exc.error
+            # skip / retry / rate_limited: "not yet" -- Airflow waits, never this poke
+            wait = exc.error.retry_after if exc.error is not None else None
+            self.log.info("not done: %s", exc)
+            return CheckResult(done=False, wait=wait)
         except (ApiConfigError, ApiError) as exc:
             mapped = fail_fast(exc)
             if mapped is exc:
@@ -244,3 +263,17 @@ def _try_number(context: Context) -> int | None:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def sensor_actions(value: RuleInput) -> ResponseActions:
+    """Rules for a sensor: ``skip``, ``retry`` and ``rate_limited`` mean "not yet, check
+    again" (the waiting is Airflow's: poke interval or deferral), ``fail`` fails the task;
+    ``dead_letter`` has no meaning for a probe and is refused."""
+    actions = ResponseActions.parse(value)
+    if "dead_letter" in actions.actions():
+        raise ApiConfigError(
+            "response_actions",
+            "dead_letter has no meaning for a sensor (there is no item to set aside).",
+            "use skip (not yet), retry, rate_limited or fail.",
+        )
+    return ResponseActions(actions.rules, retries=0)

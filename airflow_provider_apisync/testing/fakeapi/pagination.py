@@ -185,6 +185,15 @@ class Pagination:
         except BadRequest as exc:
             return Response.error(400, str(exc))
 
+    def serve(self, request: Request, name: str, records: list[dict[str, Any]]) -> Response:
+        """Page ``records`` (e.g. the children of one parent) in collection ``name``'s style,
+        with the same filters as a collection listing."""
+        style = self.styles.get(name, self.default_style)
+        try:
+            return getattr(self, f"style_{style}")(request, self._filtered(records, request))
+        except BadRequest as exc:
+            return Response.error(400, str(exc))
+
     def _rows(self, name: str, request: Request) -> Rows | None:
         filters = {k: v for k, v in request.query.items() if k in FILTERS}
         if name in self.frozen:
@@ -194,7 +203,10 @@ class Pagination:
         coll = self.api.collections.get(name)
         if coll is None:
             return None
-        records = coll.all()
+        return self._filtered(coll.all(), request)
+
+    def _filtered(self, records: list[dict[str, Any]], request: Request) -> _Rows:
+        filters = {k: v for k, v in request.query.items() if k in FILTERS}
         for param, value in filters.items():
             try:
                 bound = parse_ts(value)

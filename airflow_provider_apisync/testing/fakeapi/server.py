@@ -15,6 +15,7 @@ from typing import Any
 from airflow_provider_apisync.testing.fakeapi import faults as _faults
 from airflow_provider_apisync.testing.fakeapi.auth import TOKEN_PATH, FakeAuth
 from airflow_provider_apisync.testing.fakeapi.batch import Batches, Validation
+from airflow_provider_apisync.testing.fakeapi.children import Children
 from airflow_provider_apisync.testing.fakeapi.collections import Collection, make_records
 from airflow_provider_apisync.testing.fakeapi.faults import Faults
 from airflow_provider_apisync.testing.fakeapi.http import Request, Response, start_server
@@ -64,6 +65,7 @@ class FakeApi:
         self.idempotency = IdempotencyKeys(enabled=idempotency).install(self)
         self.validation = Validation().install(self)
         self.batches = Batches(self.validation).install(self)
+        self.children = Children(self)  # parent -> child routes: api.children.relate(...)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> FakeApi:

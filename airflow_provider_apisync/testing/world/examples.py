@@ -20,7 +20,13 @@ SUMMARY_MARKER = "apisync-summary"  # operators._common.SUMMARY_MARKER, without 
 
 LANES = (
     ("crm_contacts_to_erp", "invoices_to_erp", "hello_apisync", "apisync_rate_limit_window"),
-    ("analytics_daily", "analytics_report", "ticket_sync", "apisync_bulk_export"),
+    (
+        "analytics_daily",
+        "analytics_report",
+        "ticket_sync",
+        "ticket_comments",
+        "apisync_bulk_export",
+    ),
 )
 SKIP = {
     "webhook_to_asset_example": "runs when a signed GitHub delivery reaches the API server's "

@@ -134,6 +134,36 @@ def tickets(count: int, recent: int, now: datetime) -> list[dict[str, Any]]:
     return out
 
 
+def comments_per_ticket(ticket_id: int) -> int:
+    """How many comments ticket ``ticket_id`` has: 0 to 4 (so some need several pages)."""
+    return ticket_id % 5
+
+
+def merged_ticket(count: int) -> int:
+    """A recently changed ticket whose comments answer 404 (merged into another one)."""
+    return count - 1
+
+
+def ticket_comments(helpdesk_tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Comments of every ticket, written after the ticket's last change, in order."""
+    out: list[dict[str, Any]] = []
+    for ticket in helpdesk_tickets:
+        stamp = datetime.fromisoformat(ticket["updated_at"].replace("Z", "+00:00"))
+        for n in range(1, comments_per_ticket(ticket["id"]) + 1):
+            out.append(
+                {
+                    "id": len(out) + 1,
+                    "ticket_id": ticket["id"],
+                    "author_email": ticket["requester_email"] if n % 2 else "agent@example.test",
+                    "body": f"comment {n} on ticket {ticket['id']}",
+                    "public": n % 3 != 0,
+                    "created_at": iso(stamp - timedelta(seconds=10 * n)),
+                    "updated_at": iso(stamp - timedelta(seconds=10 * n)),
+                }
+            )
+    return out
+
+
 def crm_ticket_mirror(helpdesk_tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The CRM's copy of every helpdesk ticket, as of the last sync (status not yet known)."""
     return [

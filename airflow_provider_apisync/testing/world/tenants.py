@@ -179,13 +179,18 @@ def helpdesk(cfg: WorldConfig, tickets: list[dict[str, Any]]) -> Tenant:
     )
     api.seed("tickets", tickets)
     api.pagination.styles["tickets"] = "zendesk"
+    api.seed("comments", seed.ticket_comments(tickets))  # GET /tickets/{id}/comments
+    api.pagination.styles["comments"] = "zendesk"
+    api.children.relate("tickets", "comments", foreign_key="ticket_id")
+    merged = seed.merged_ticket(cfg.tickets)  # its comments moved with the merge: 404
+    api.faults.add("status", path=f"/tickets/{merged}/comments", status=404)
     if cfg.chaos:
         add_chaos(api, cfg, 3)
     return Tenant(
         name="helpdesk",
         api=api.start(),
         conn_id="apisync_helpdesk",
-        description="helpdesk (Zendesk-like): basic email/token, cursor pages",
+        description="helpdesk (Zendesk-like): basic email/token, cursor pages, ticket comments",
         login=HELPDESK_LOGIN,
         password=HELPDESK_TOKEN,
         extra={"auth_type": "basic"},
