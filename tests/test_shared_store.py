@@ -190,3 +190,39 @@ def metrics_sink():
                 self.counts[name] += int(value)
 
     return Sink()
+
+
+def test_sensor_sends_no_probe_while_the_fleet_knows_the_window_is_closed(
+    redis_flushed, set_conn, monkeypatch
+):
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+    from sensor_testkit import BEARER, make_context, moment_epoch
+
+    from airflow_provider_apisync.client import ApiRateLimitError
+    from airflow_provider_apisync.hooks import ApiSyncHook
+    from airflow_provider_apisync.sensors import RateLimitWindowSensor
+
+    redis_conn = f'{{"conn_type": "redis", "host": "127.0.0.1", "port": {redis_flushed.port}}}'
+    monkeypatch.setenv("AIRFLOW_CONN_APISYNC_REDIS", redis_conn)
+    limit = RateLimit(2, 10.0, headers="none")  # a bare 429 + Retry-After
+    with FakeApi(seed={"contacts": 2}, rate_limit=limit) as api:
+        extra = {"shared_store": {"conn_id": "apisync_redis"}, "max_retries": 0}
+        set_conn("fleet_api", api.url, password=BEARER, extra=extra)
+        worker = ApiSyncHook("fleet_api")  # another task of the fleet eats the 429
+        worker.request("GET", "/contacts/1")
+        worker.request("GET", "/contacts/1")
+        with pytest.raises(ApiRateLimitError):
+            worker.request("GET", "/contacts/1")
+        closed_until = time.time() + api.rate_limit.retry_after_sent[-1]
+        sent = len(api.log("GET"))
+
+        sensor = RateLimitWindowSensor(
+            task_id="wait", apisync_conn_id="fleet_api", endpoint="/contacts", deferrable=True
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            sensor.execute(make_context())
+        assert len(api.log("GET")) == sent  # no probe: the fleet already knew
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, DateTimeTrigger)
+        assert abs(moment_epoch(trigger) - closed_until) <= 1.5

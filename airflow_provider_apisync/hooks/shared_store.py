@@ -83,15 +83,21 @@ def fleet_for(config: ClientConfig, apisync_conn_id: str, get_connection: Any) -
         raise ApiConfigError(
             "shared_store", f"{exc}.", "pip install 'airflow-provider-apisync[redis]'."
         ) from None
-    fernet = _fernet()
+    try:
+        fernet = _fernet()
+    except Exception as exc:  # a malformed [core] fernet_key
+        fernet, problem = None, f"unusable ({type(exc).__name__})"
+    else:
+        problem = "not configured"
     encrypt = decrypt = None
     if getattr(fernet, "is_encrypted", False):
-        encrypt, decrypt = fernet.encrypt, fernet.decrypt
+        encrypt, decrypt = fernet.encrypt, fernet.decrypt  # type: ignore[union-attr]
     elif not _warned_no_fernet:
         _warned_no_fernet = True
         log.warning(
-            "no Fernet key configured ([core] fernet_key): OAuth2 tokens are not shared "
-            "through the store (they would be stored unencrypted); the budget is."
+            "Airflow's Fernet key ([core] fernet_key) is %s: OAuth2 tokens are not shared "
+            "through the store (they would be stored unencrypted); the rate budget is.",
+            problem,
         )
     key = account_key(config.base_url, apisync_conn_id, settings.key_prefix)
     return Fleet(store, key, encrypt=encrypt, decrypt=decrypt)
