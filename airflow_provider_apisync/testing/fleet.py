@@ -38,6 +38,7 @@ class WorkerPlan:
     requests: int = 0
     duration: float = 0.0  # seconds of requests when ``requests`` is 0
     threads: int = 1
+    pause: float = 0.02  # between requests of one thread in ``duration`` mode
 
 
 def _fleet(plan: WorkerPlan, base_url: str) -> Any:
@@ -79,14 +80,17 @@ def run_worker(plan: WorkerPlan, barrier: Any = None) -> dict[str, Any]:
         except ApiError as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
 
+    def loop(_: int) -> None:
+        deadline = started + plan.duration
+        while time.time() < deadline:
+            one(0)
+            time.sleep(plan.pause)
+
     with client, ThreadPoolExecutor(plan.threads) as pool:
         if plan.requests:
             list(pool.map(one, range(plan.requests)))
         else:
-            deadline = started + plan.duration
-            while time.time() < deadline:
-                one(0)
-                time.sleep(0.02)
+            list(pool.map(loop, range(plan.threads)))
     summary = client.stats.summary()
     token_mints = getattr(client.auth, "tokens_fetched", 0)
     return {
