@@ -226,3 +226,23 @@ def test_sensor_sends_no_probe_while_the_fleet_knows_the_window_is_closed(
         trigger = deferred.value.trigger
         assert isinstance(trigger, DateTimeTrigger)
         assert abs(moment_epoch(trigger) - closed_until) <= 1.5
+
+
+def test_a_spent_quota_seen_by_one_worker_makes_the_others_wait(redis_flushed):
+    """Headers announce the quota; worker B has sent nothing yet and must not eat a 429."""
+    limit = RateLimit(8, 2.0, headers="x")  # X-RateLimit-Remaining / -Reset only
+    store = RedisStore("127.0.0.1", redis_flushed.port)
+    with FakeApi(seed={"contacts": 2}, rate_limit=limit) as api:
+        key = account_key(api.url, "crm")
+        config = config_from_connection(
+            host=api.url, password=API_KEY, extra={"auth_type": "api_key", "max_retries": 0}
+        )
+        a = ApiClient(config, fleet=Fleet(store, key))
+        b = ApiClient(config, fleet=Fleet(store, key))
+        for _ in range(8):
+            a.request("GET", "/contacts/1")  # the last response says remaining 0
+        b.request("GET", "/contacts/1")  # waits for the reset instead of a 429
+        assert limit.rejected == 0
+        times = [r.at for r in api.log("GET")]
+        assert limit.window_index(times[-1]) == limit.window_index(times[0]) + 1
+        assert b.stats.summary()["throttled"] == 1
