@@ -57,6 +57,8 @@ KNOWN_EXTRA = {
     "request_deadline",
     "max_response_mb",
     "shared_store",
+    "log_requests",
+    "progress_every",
 }
 EXTRA_PREFIX = "extra__apisync__"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
@@ -124,6 +126,10 @@ class ClientConfig:
 
     shared_store: SharedStoreSettings | None = None
     """Share budget, quota news and OAuth2 tokens across workers (None: per process)."""
+    log_requests: bool = False
+    """Log one audit line per HTTP attempt at INFO (default: DEBUG, hidden in task logs)."""
+    progress_every: float = 30.0
+    """Seconds between INFO progress lines while requests flow; 0 turns them off."""
 
 
 def config_from_connection(
@@ -193,6 +199,8 @@ def _build(
             _number(ex, "max_response_mb", DEFAULT_MAX_RESPONSE_MB) * 1024 * 1024
         ),
         shared_store=_shared_store(ex.get("shared_store")),
+        log_requests=_flag(ex, "log_requests"),
+        progress_every=_progress_every(ex.get("progress_every", 30.0)),
     )
 
 
@@ -507,6 +515,32 @@ def _int(ex: Mapping[str, Any], key: str, default: int, minimum: int = 0) -> int
             key, f"'{value}' is not a whole number >= {minimum}.", f"e.g. {default}."
         ) from None
     return number
+
+
+def _flag(ex: Mapping[str, Any], key: str) -> bool:
+    value = ex.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ApiConfigError(key, f"'{value}' is not a boolean.", "use true or false.")
+
+
+def _progress_every(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not seconds >= 0:
+        raise ApiConfigError(
+            "progress_every",
+            f"'{value}' is not a number of seconds.",
+            "e.g. 30 (0 turns progress lines off).",
+        )
+    return seconds
 
 
 def _number(ex: Mapping[str, Any], key: str, default: float | None) -> Any:

@@ -24,7 +24,7 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.jsonl import encode_lines
-from airflow_provider_apisync.operators._common import run_folder, run_segment, storage_path
+from airflow_provider_apisync.operators.locations import run_folder, run_segment, storage_path
 
 log = logging.getLogger(__name__)
 

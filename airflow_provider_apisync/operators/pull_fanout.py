@@ -359,13 +359,15 @@ class FanoutJob(PullJob):
             records = self._check(records, number)
         if self.seen is not None:
             records = self._dedupe(records)
+        if self.tracker is not None and records:
+            self.tracker.observe(records)  # the API's records: the cursor field is theirs
+            progress.high_water_mark = self.tracker.value
+        if self.spec.transform is not None:
+            records = self._transform(records, number)
         if records:
             if self.sink.will_roll():
                 self.part_start = self._snapshot()
             self.sink.write(records)
-            if self.tracker is not None:
-                self.tracker.observe(records)
-                progress.high_water_mark = self.tracker.value
         progress.pages = number
         progress.records += len(records)
 
