@@ -105,3 +105,29 @@ def test_read_records_refuses_an_unfinished_folder(tmp_path):
     (folder / "part-00000.jsonl").write_text('{"x": 1}\n')
     with pytest.raises(ApiConfigError, match=r"source: folder .* has no _manifest.json"):
         list(read_records(str(folder)))
+
+
+def test_examples_use_only_the_public_api():
+    """No example imports a ``_private`` module or name, nor ``client`` internals."""
+    import ast
+    from pathlib import Path
+
+    public_client = {
+        "airflow_provider_apisync.client",
+        "airflow_provider_apisync.client.pagination",
+    }
+    bad = []
+    for path in sorted((Path(__file__).parent.parent / "example_dags").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [a.name for a in node.names]
+                parts = node.module.split(".")
+                private = node.module != "__future__" and any(
+                    p.startswith("_") for p in parts + names
+                )
+                internal = parts[:2] == ["airflow_provider_apisync", "client"] and (
+                    node.module not in public_client
+                )
+                if private or internal:
+                    bad.append(f"{path.name}: from {node.module} import {', '.join(names)}")
+    assert bad == []
