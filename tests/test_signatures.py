@@ -136,6 +136,9 @@ def test_stripe_timestamp_is_part_of_the_signed_message():
         (f"t=yesterday,v1={'0' * 64}", "malformed_signature"),
         (f"t={NOW},v1=zz", "signature_mismatch"),
         ("garbage", "malformed_signature"),
+        ("t=\u00b2,v1=00", "malformed_signature"),  # "²".isdigit() is True; not ASCII
+        ("t=\u0663,v1=00", "malformed_signature"),  # Arabic-Indic 3, likewise
+        ("t=1" + "9" * 5000 + ",v1=00", "malformed_signature"),  # int() refuses > 4300 digits
     ],
 )
 def test_stripe_malformed_headers(header, expected):
@@ -173,6 +176,8 @@ def test_unsupported_algorithm_and_empty_secret_are_programming_errors():
         sign_hmac(BODY, SECRET, algorithm="md5")
     with pytest.raises(ValueError, match="empty"):
         verify_github(BODY, "sha256=00", "")
+    with pytest.raises(ValueError, match="whitespace"):
+        verify_github(BODY, "sha256=00", " \t ")
 
 
 # -- source configuration -----------------------------------------------------------------
@@ -199,6 +204,7 @@ def test_source_defaults_per_scheme():
     ("password", "extra", "field"),
     [
         (None, {"webhook_scheme": "github"}, "password"),
+        ("  \t\n", {"webhook_scheme": "github"}, "password"),  # whitespace is no secret
         ("s", {}, "webhook_scheme"),
         ("s", {"webhook_scheme": "gitlab"}, "webhook_scheme"),
         ("s", {"webhook_scheme": "hmac"}, "event_type_header"),
@@ -224,7 +230,7 @@ def test_event_type_and_delivery_id_are_validated():
         extra={"webhook_scheme": "hmac", "event_type_path": "event.kind"},
     )
     assert ws.event_type_of({}, {"event": {"kind": "orders/create"}}) == "orders/create"
-    for bad in ("../etc", "a b", "", None, True, "x" * 201):
+    for bad in ("../etc", "a b", "", None, True, "x" * 201, "orders/create\n"):
         with pytest.raises(DeliveryError) as exc_info:
             ws.event_type_of({}, {"event": {"kind": bad}})
         assert exc_info.value.status == 400

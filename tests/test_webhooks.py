@@ -9,6 +9,7 @@ actually triggered by a webhook and reads the stored payload.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -56,6 +57,7 @@ SOURCES = {
     ),
     "tiny": (GITHUB_SECRET, {"webhook_scheme": "github", "max_body_bytes": 256}),
     "broken": (None, {"webhook_scheme": "github"}),
+    "blank": ("   \t ", {"webhook_scheme": "github"}),  # whitespace is no secret
 }
 
 
@@ -112,8 +114,10 @@ class Site:
         events = sorted(data["asset_events"], key=lambda e: e["id"])
         return [e for e in events if uri is None or e["uri"] == uri]
 
-    def payload_file(self, source: str, delivery_id: str) -> Path:
-        return self.env.home / "apisync" / "webhooks" / source / f"{delivery_id}.json"
+    def payload_file(self, source: str, body: bytes) -> Path:
+        """Bodies are stored content-addressed: ``<source>/<sha256 of the body>.json``."""
+        digest = hashlib.sha256(body).hexdigest()
+        return self.env.home / "apisync" / "webhooks" / source / f"{digest}.json"
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +146,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     proc = start(airflow, log, "api-server", "-H", "127.0.0.1", "-p", str(port), "-w", "2")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # 2 workers importing Airflow on a busy machine
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"api-server exited:\n{log.read_text()[-3000:]}")
@@ -168,8 +172,10 @@ def github(body: bytes, delivery: str, event: str = "push", secret: str = GITHUB
 
 
 def push_body(commits: int = 2) -> bytes:
+    """A push payload; unique like a real one (``after`` is the new head commit)."""
     payload = {
         "ref": "refs/heads/main",
+        "after": uuid.uuid4().hex,
         "repository": {"full_name": "acme/widget"},
         "commits": [{"id": f"c{i}", "message": BODY_MARKER} for i in range(commits)],
     }
@@ -227,8 +233,9 @@ def test_valid_github_delivery_records_exactly_one_event_and_queues_the_dag(site
     assert extra["event_type"] == "push" and extra["source"] == "github"
     assert extra["size_bytes"] == len(body)
     assert BODY_MARKER not in json.dumps(extra)  # a reference, not the payload
-    assert extra["payload_uri"] == f"file://{site.payload_file('github', delivery)}"
-    assert site.payload_file("github", delivery).read_bytes() == body
+    assert extra["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert extra["payload_uri"] == f"file://{site.payload_file('github', body)}"
+    assert site.payload_file("github", body).read_bytes() == body
 
     queued = site.api(f"dags/{DAG_ID}/assets/queuedEvents")["queued_events"]
     assert [q["asset_id"] for q in queued] == [mine[0]["asset_id"]]
@@ -257,7 +264,7 @@ def test_valid_stripe_delivery_records_exactly_one_event(site: Site):
         if e["extra"]["delivery_id"] == event_id
     ]
     assert len(mine) == 1
-    assert site.payload_file("stripe", event_id).read_bytes() == body
+    assert site.payload_file("stripe", body).read_bytes() == body
 
     # Stripe's retry of the same event carries a fresh timestamp and signature: still one.
     later = sign_stripe(body, STRIPE_SECRET, int(time.time()) + 5)
@@ -371,34 +378,37 @@ def test_bad_signatures_get_401_and_create_nothing(site: Site, case: str):
     assert resp.status_code == 401, resp.text
     assert resp.json()["error"] == reason
     assert site.events() == before
-    assert not site.payload_file(source, delivery).exists()
+    assert not site.payload_file(source, body).exists()
 
 
 # -- malformed input: clear 4xx, nothing recorded -----------------------------------------
 def test_malformed_deliveries_get_clear_4xx(site: Site):
     before = site.events()
     not_json = b"payload=" + BODY_MARKER.encode()
+    not_utf8 = b'{"note": "\xff\xfe"}'
+    push, big = push_body(), push_body(20)
     cases = [
         ("github", not_json, github(not_json, delivery_id()), 400, "invalid_json"),
         ("github", b"", github(b"", delivery_id()), 400, "empty_body"),
+        ("github", not_utf8, github(not_utf8, delivery_id()), 400, "invalid_json"),
         (
             "github",
-            push_body(),
-            {k: v for k, v in github(push_body(), delivery_id()).items() if k != "X-GitHub-Event"},
+            push,
+            {k: v for k, v in github(push, delivery_id()).items() if k != "X-GitHub-Event"},
             400,
             "missing_event_type",
         ),
         (
             "github",
-            push_body(),
-            github(push_body(), "../../etc/passwd"),
+            push,
+            github(push, "../../etc/passwd"),
             400,
             "invalid_delivery_id",
         ),
         (
             "github",
-            push_body(),
-            github(push_body(), delivery_id(), event="a b"),
+            push,
+            github(push, delivery_id(), event="a b"),
             400,
             "invalid_event_type",
         ),
@@ -409,10 +419,10 @@ def test_malformed_deliveries_get_clear_4xx(site: Site):
             400,
             "missing_event_type",
         ),
-        ("tiny", push_body(20), github(push_body(20), delivery_id()), 413, "body_too_large"),
+        ("tiny", big, github(big, delivery_id()), 413, "body_too_large"),
         ("nobody", b"{}", {}, 404, "unknown_source"),
         ("Not-Valid", b"{}", {}, 404, "unknown_source"),
-        ("broken", push_body(), github(push_body(), delivery_id()), 500, "source_misconfigured"),
+        ("broken", push, github(push, delivery_id()), 500, "source_misconfigured"),
     ]
     for source, body, headers, status, reason in cases:
         resp = site.post(source, body, headers)
@@ -428,6 +438,119 @@ def test_body_limit_holds_without_content_length(site: Site):
         f"{site.url}/apisync/webhooks/tiny", data=chunks, headers=headers, timeout=30
     )
     assert resp.status_code == 413
+
+
+# -- an untrusted sender: replays, overwrites, inputs that used to crash to 503 -------------
+def _events_with_body(site: Site, body: bytes) -> list[dict[str, Any]]:
+    digest = hashlib.sha256(body).hexdigest()
+    return [e for e in site.events() if e["extra"].get("body_sha256") == digest]
+
+
+def test_replay_under_a_new_delivery_id_is_a_duplicate(site: Site):
+    """GitHub signs only the body: a captured delivery with a fresh X-GitHub-Delivery."""
+    body = push_body(4)
+    first = site.post("github", body, github(body, delivery_id(), event="watch"))
+    assert first.status_code == 202, first.text
+    for _ in range(2):
+        resp = site.post("github", body, github(body, delivery_id(), event="watch"))
+        assert (resp.status_code, resp.json()["status"]) == (200, "duplicate"), resp.text
+        assert resp.json()["asset_event_id"] == first.json()["asset_event_id"]
+    assert len(_events_with_body(site, body)) == 1
+
+
+def test_replay_under_another_event_type_is_refused_and_triggers_no_dag(site: Site):
+    """A captured ``star`` delivery replayed as ``push`` must not queue the push DAG."""
+    body, delivery = push_body(5), delivery_id()
+    assert site.post("github", body, github(body, delivery, event="star")).status_code == 202
+    pushes = site.events("apisync://github/push")
+    queued = site.api(f"dags/{DAG_ID}/assets/queuedEvents")["queued_events"]
+    for replay in (github(body, delivery_id(), event="push"), github(body, delivery, "push")):
+        resp = site.post("github", body, replay)
+        assert resp.status_code == 409, resp.text
+        assert resp.json()["error"] == "event_type_conflict"
+    assert site.events("apisync://github/push") == pushes
+    assert site.api(f"dags/{DAG_ID}/assets/queuedEvents")["queued_events"] == queued
+    assert [e["uri"] for e in _events_with_body(site, body)] == ["apisync://github/star"]
+
+
+def test_concurrent_replays_of_one_body_record_one_event(site: Site):
+    """Two API-server workers, two event types, eight delivery ids, one signed body."""
+    body = push_body(6)
+    copies = [github(body, delivery_id(), event=("fork", "gollum")[i % 2]) for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(lambda h: site.post("github", body, h).status_code, copies))
+    assert statuses.count(202) == 1 and set(statuses) <= {200, 202, 409}, statuses
+    assert len(_events_with_body(site, body)) == 1
+
+
+def test_a_body_posted_with_another_deliverys_id_cannot_replace_its_payload(site: Site):
+    body_a, delivery = push_body(7), delivery_id()
+    resp = site.post("github", body_a, github(body_a, delivery, event="issues"))
+    assert resp.status_code == 202, resp.text
+    body_b = json.dumps({"action": "published", "note": BODY_MARKER}).encode()
+    for event in ("release", "issues"):  # signed B, A's delivery id, any event type
+        resp = site.post("github", body_b, github(body_b, delivery, event=event))
+        assert resp.status_code == 409, resp.text
+        assert resp.json()["error"] == "delivery_id_conflict"
+    (event_a,) = [e for e in site.events() if e["extra"]["delivery_id"] == delivery]
+    assert event_a["uri"] == "apisync://github/issues"
+    stored = Path(event_a["extra"]["payload_uri"].removeprefix("file://"))
+    assert stored.read_bytes() == body_a  # event A still points at A's bytes
+    assert not site.payload_file("github", body_b).exists()
+    assert _events_with_body(site, body_b) == []
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+NEWLINE_TYPE = json.dumps({"id": "evt_nl", "type": "invoice.paid\n"}).encode()
+
+
+#: case -> (source, body, headers(body), status, error). Each answered 5xx or 2xx before.
+HOSTILE = {
+    "100k-deep-json": ("github", DEEP, lambda b: github(b, delivery_id()), 400, "invalid_json"),
+    "stripe-superscript-t": (
+        "stripe",
+        b"{}",
+        lambda b: {"Stripe-Signature": "t=\u00b2,v1=00"},  # "²".isdigit() is True
+        401,
+        "malformed_signature",
+    ),
+    "event-type-trailing-newline": (
+        "stripe",
+        NEWLINE_TYPE,
+        lambda b: {"Stripe-Signature": sign_stripe(b, STRIPE_SECRET)},
+        400,
+        "invalid_event_type",
+    ),
+    "whitespace-secret": (
+        "blank",
+        push_body(),
+        lambda b: github(b, delivery_id()),
+        500,
+        "source_misconfigured",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_inputs_get_a_clear_4xx_never_503(site: Site, case: str):
+    """Answers a sender must not retry forever (or wrongly accepts); nothing recorded."""
+    source, body, make_headers, status, reason = HOSTILE[case]
+    before = site.events()
+    resp = site.post(source, body, make_headers(body))
+    assert (resp.status_code, resp.json()["error"]) == (status, reason), resp.text
+    assert site.events() == before
+    if case == "100k-deep-json":
+        assert "nested too deeply" in resp.json()["detail"]
+    if case == "whitespace-secret":  # reported exactly like a missing secret
+        log = site.log.read_text(errors="replace")
+        assert "connection 'apisync_webhook_blank' has no webhook signing secret" in log
+
+
+def test_valid_json_with_numbers_beyond_64_bits_is_recorded(site: Site):
+    body = b'{"id": 123456789012345678901234567890, "ratio": 1e400, "note": "big"}'
+    resp = site.post("github", body, github(body, delivery_id(), event="deployment"))
+    assert resp.status_code == 202, resp.text
+    assert site.payload_file("github", body).read_bytes() == body
 
 
 # -- audit --------------------------------------------------------------------------------

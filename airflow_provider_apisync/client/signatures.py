@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable
 
@@ -57,8 +58,8 @@ class SignatureError(Exception):
 
 
 def _key(secret: str | bytes) -> bytes:
-    if not secret:
-        raise ValueError("webhook secret is empty")
+    if not secret or not secret.strip():
+        raise ValueError("webhook secret is empty or only whitespace")
     return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
 
 
@@ -152,6 +153,8 @@ def verify_github(body: bytes, header: str | None, secret: str | bytes) -> None:
 
 # -- Stripe -------------------------------------------------------------------------------
 STRIPE_HEADER = "Stripe-Signature"
+#: Epoch seconds as ASCII digits; 1-12 of them (year 33658) keeps int() and the HMAC cheap.
+STRIPE_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def sign_stripe(
@@ -179,7 +182,8 @@ def parse_stripe_header(header: str) -> tuple[str, list[str]]:
             timestamp = value.strip()
         elif key == "v1":
             v1.append(value.strip())
-    if timestamp is None or not timestamp.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int()/encode() reject.
+    if timestamp is None or not STRIPE_TIMESTAMP.fullmatch(timestamp):
         raise SignatureError("malformed_signature", f"{STRIPE_HEADER} has no numeric t=")
     if not v1:
         raise SignatureError("malformed_signature", f"{STRIPE_HEADER} has no v1= signature")

@@ -3,14 +3,18 @@
 Per delivery: resolve the source's connection, read at most ``max_body_bytes`` of raw
 body, verify the signature on those exact bytes, then parse; a verified, new delivery
 becomes one asset event (``apisync://<source>/<event type>``). Refusals have no side
-effect: 404 unknown source, 413 too large, 401 bad/stale signature, 400 malformed.
-Duplicates are acknowledged with 200 so the sender stops retrying. One audit line per
-delivery: never a secret, a signature or a body.
+effect: 404 unknown source, 413 too large, 401 bad/stale signature, 400 malformed,
+409 a known body under another event type or a known delivery id with another body.
+Duplicates are acknowledged with 200 so the sender stops retrying. Bad input never
+answers 5xx (senders retry those for days); 5xx means our side failed. One audit line
+per delivery: never a secret, a signature or a body.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +38,7 @@ from airflow_provider_apisync.webhooks.source import (
 log = logging.getLogger("airflow_provider_apisync.webhooks")
 
 AUDIT_MARKER = "apisync-webhook"
+CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
 
 
 def load_source(source: str) -> WebhookSource:
@@ -59,7 +64,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing anything over ``limit`` bytes before reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        # ASCII digits only (str.isdigit() accepts "²"); a 20-digit cap keeps int() cheap.
+        if not CONTENT_LENGTH.fullmatch(declared.strip()):
             raise DeliveryError(400, "invalid_content_length", "Content-Length is not a number")
         if int(declared) > limit:
             raise DeliveryError(413, "body_too_large", f"body exceeds {limit} bytes")
@@ -74,11 +80,21 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
+    """The JSON body; anything unusable is a 400 (never a 5xx the sender would retry)."""
     if not body:
         raise DeliveryError(400, "empty_body", "the delivery has no body")
     try:
-        payload = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+        try:
+            payload = msgspec.json.decode(body)
+        except msgspec.ValidationError:
+            # Valid JSON with an integer beyond 64 bits or a float beyond double range:
+            # msgspec refuses it, the standard library decodes it (ints exactly).
+            payload = json.loads(body)
+    except RecursionError:
+        raise DeliveryError(
+            400, "invalid_json", "body is nested too deeply to parse (JSON arrays/objects)"
+        ) from None
+    except (msgspec.DecodeError, ValueError):  # ValueError: bad UTF-8 / a 5000-digit number
         raise DeliveryError(
             400, "invalid_json", "body is not JSON; configure the sender for application/json"
         ) from None

@@ -67,7 +67,7 @@ def conn_id_for(source: str) -> str:
 
 
 def valid_source_name(source: str) -> bool:
-    return bool(SOURCE_NAME.match(source))
+    return bool(SOURCE_NAME.fullmatch(source))
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ def _checked(value: Any, pattern: re.Pattern[str], reason: str, what: str) -> st
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise DeliveryError(400, f"invalid_{reason}", f"{what} is not a string")
     text = str(value)
-    if not pattern.match(text) or ".." in text or "//" in text:
+    # fullmatch, not match: "$" also matches before a trailing newline ("push\n").
+    if not pattern.fullmatch(text) or ".." in text or "//" in text:
         raise DeliveryError(
             400, f"invalid_{reason}", f"{what} has characters outside {pattern.pattern}"
         )
@@ -168,10 +169,10 @@ def source_from_connection(
     """Validate a source's connection fields; every problem names the field and the fix."""
     conn_id = conn_id or conn_id_for(source)
     ex = _extra(extra, conn_id)
-    if not password:
+    if not password or not password.strip():  # whitespace is no secret: misconfigured too
         raise ApiConfigError(
             "password",
-            f"connection '{conn_id}' has no webhook signing secret.",
+            f"connection '{conn_id}' has no webhook signing secret (empty or only whitespace).",
             "put the secret configured at the sender in the password field.",
         )
     scheme = _text(ex, "webhook_scheme")
@@ -201,7 +202,7 @@ def source_from_connection(
         payload_folder=_text(merged, "payload_folder"),
         dedupe_window_days=_window(merged.get("dedupe_window_days")),
     )
-    if ws.event_type is not None and not EVENT_TYPE.match(ws.event_type):
+    if ws.event_type is not None and not EVENT_TYPE.fullmatch(ws.event_type):
         raise ApiConfigError("event_type", f"{ws.event_type!r} is not a usable event type.")
     if not (ws.event_type or ws.event_type_header or ws.event_type_path):
         raise ApiConfigError(
