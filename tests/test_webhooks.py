@@ -153,7 +153,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             try:
                 if requests.get(f"{url}/api/v2/monitor/health", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or a worker still booting (timeout)
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"api-server did not start:\n{log.read_text()[-3000:]}")
