@@ -315,6 +315,9 @@ def test_tasks_ran_under_the_executor_with_log_files(run):
     assert run.result.state == "failed"  # wrong_key_fails fails on purpose
     summary = run.task_log("every_auth_type")
     assert "apisync-summary" in summary
+    # the human table comes first in the executor-written task log, one event per row
+    assert summary.index("apisync summary — every_auth_type") < summary.index("apisync-summary")
+    assert re.search(r"  sec key +200", summary)
     for conn_id in ("sec_key", "sec_qkey", "sec_bearer", "sec_basic", "sec_cc", "sec_rt"):
         assert f'\\"{conn_id}\\": 200' in summary
 
