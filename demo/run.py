@@ -28,6 +28,7 @@ from airflow_provider_apisync.testing.world import World, WorldConfig, running_w
 from airflow_provider_apisync.testing.world.examples import (  # noqa: E402
     SKIP,
     before_dag,
+    dag_args,
     dag_files,
     plan_lanes,
 )
@@ -117,7 +118,7 @@ def run_all(home: Path, only: list[str] | None, *, chaos: bool = True) -> int:
             lanes,
             before=before,
             report=lambda result, secs: report(result, secs, home),
-            args=lambda d: ("-f", files[d]),
+            args=lambda d: dag_args(world, d, files),
         )
         print_world_stats(world)
     failed = sorted(d for d, r in results.items() if not r.ok)

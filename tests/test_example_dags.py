@@ -24,6 +24,7 @@ from airflow_provider_apisync.testing.world import seed as world_seed
 from airflow_provider_apisync.testing.world.examples import (
     SKIP,
     before_dag,
+    dag_args,
     dag_files,
     plan_lanes,
     task_summaries,
@@ -57,7 +58,7 @@ def runs(world: World, tmp_path_factory) -> dict[str, Any]:
         env,
         plan_lanes(files),
         before=lambda dag_id: before_dag(world, dag_id),
-        args=lambda dag_id: ("-f", files[dag_id]),
+        args=lambda dag_id: dag_args(world, dag_id, files),
     )
     return {"files": files, "errors": errors, "results": results}
 

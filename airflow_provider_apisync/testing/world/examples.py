@@ -5,12 +5,15 @@
   rate-limit window (``crm_contacts_to_erp`` first, so its sensor meets the window that
   :func:`before_dag` closes); lane 1 the rest, asset producers before their consumers.
 - :func:`before_dag`: what the world does right before a DAG starts.
+- :func:`dag_args`: the ``airflow dags test`` arguments for a DAG (its file and, for the
+  helpdesk DAGs, a logical date just after the world's newest ticket change).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
@@ -52,6 +55,22 @@ def before_dag(world: World, dag_id: str) -> str | None:
     if dag_id == "crm_contacts_to_erp":
         world.close_window("crm")
     return NOTES.get(dag_id)
+
+
+WINDOWED = ("ticket_sync", "ticket_comments")
+"""DAGs that read "what changed in the data interval": they run with a logical date one
+minute after the helpdesk's newest change, so its recent tickets fall inside their
+15-minute interval however long the world waited before the DAG started."""
+
+
+def dag_args(world: World, dag_id: str, files: Mapping[str, str]) -> tuple[str, ...]:
+    """CLI arguments for ``airflow dags test DAG_ID`` (see :data:`WINDOWED`)."""
+    args: tuple[str, ...] = ("-f", files[dag_id])
+    if dag_id in WINDOWED:
+        stamps = [str(t["updated_at"]) for t in world["helpdesk"].api.collection("tickets").all()]
+        newest = datetime.fromisoformat(max(stamps).replace("Z", "+00:00"))
+        args += ((newest + timedelta(minutes=1)).isoformat(),)
+    return args
 
 
 def dag_files(env: AirflowEnv) -> tuple[dict[str, str], dict[str, str]]:
