@@ -21,9 +21,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
-
 from airflow_provider_apisync.client.pagination import PageNumberPaginator
+
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import Asset, CronDataIntervalTimetable, dag, task
 from airflow_provider_apisync.operators import ApiPullOperator
 
 ANALYTICS = "apisync_analytics"
@@ -73,9 +74,8 @@ def analytics_report() -> None:
         import logging
         from collections import Counter, defaultdict
 
-        from airflow.sdk import ObjectStoragePath, get_current_context
-
         from airflow_provider_apisync.client.jsonl import iter_jsonl
+        from airflow_provider_apisync.compat import ObjectStoragePath, get_current_context
         from airflow_provider_apisync.operators._common import log_summary, run_folder
 
         events = list(triggering_asset_events[DAILY_EVENTS]) if triggering_asset_events else []

@@ -21,8 +21,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, dag, task
-
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import Asset, dag, task
 from airflow_provider_apisync.operators import (
     ApiPullOperator,
     ApiPushOperator,
@@ -73,9 +73,8 @@ def crm_contacts_to_erp() -> None:
         """CRM contacts with lifecycle stage "customer" as ERP customers (JSONL file URI)."""
         import logging
 
-        from airflow.sdk import ObjectStoragePath, get_current_context
-
         from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
+        from airflow_provider_apisync.compat import ObjectStoragePath, get_current_context
         from airflow_provider_apisync.operators._common import log_summary, run_folder
 
         out = run_folder(get_current_context()) / "customers.jsonl"

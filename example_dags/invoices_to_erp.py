@@ -18,8 +18,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
-
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import dag, task
 from airflow_provider_apisync.operators import ApiPullOperator, ApiPushOperator, Incremental
 
 CRM = "apisync_crm"
@@ -97,9 +97,8 @@ def invoices_to_erp() -> None:
         """One line per refused invoice (number, HTTP status, the ERP's reason)."""
         import logging
 
-        from airflow.sdk import ObjectStoragePath
-
         from airflow_provider_apisync.client.jsonl import iter_jsonl
+        from airflow_provider_apisync.compat import ObjectStoragePath
         from airflow_provider_apisync.operators._common import log_summary
 
         log = logging.getLogger(__name__)

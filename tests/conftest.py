@@ -24,7 +24,7 @@ def conn_json(
     extra: dict[str, Any] | None = None,
 ) -> str:
     """``Connection(...).as_json()`` equivalent for an ``apisync`` connection."""
-    from airflow.sdk import Connection
+    from airflow_provider_apisync.compat import Connection
 
     return Connection(
         conn_id="x",

@@ -17,14 +17,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk import Asset, Connection, ObjectStoragePath
-from airflow.sdk.exceptions import TaskDeferred
-from airflow.sdk.execution_time.context import OutletEventAccessors
 from conftest import conn_json
 
 from airflow_provider_apisync.client import ApiConfigError, ApiContractError, ApiServerError
 from airflow_provider_apisync.client.jsonl import iter_jsonl
+from airflow_provider_apisync.compat import (
+    Asset,
+    Connection,
+    DateTimeTrigger,
+    ObjectStoragePath,
+    OutletEventAccessors,
+    TaskDeferred,
+)
 from airflow_provider_apisync.operators import ApiBulkJobOperator
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators._common import AirflowFailException

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_apisync.client import ApiConfigError
 from airflow_provider_apisync.client.config import config_from_connection
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.hooks import ApiSyncHook
 from airflow_provider_apisync.operators._common import fail_fast
 

@@ -34,7 +34,7 @@ SMALL_DAG = f'''
 """Contacts from the CRM to the ERP, for the describe tests."""
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Asset
+from airflow_provider_apisync.compat import DAG, Asset
 from airflow.providers.standard.operators.empty import EmptyOperator
 
 from airflow_provider_apisync.client.pagination import CursorPaginator
@@ -129,8 +129,7 @@ def test_example_bulk_page():
 
 
 def test_reconcile_freshness_and_mapped_pull_descriptions():
-    from airflow.sdk import DAG
-
+    from airflow_provider_apisync.compat import DAG
     from airflow_provider_apisync.describe.model import describe_dag
     from airflow_provider_apisync.describe.render import render_dag
     from airflow_provider_apisync.operators import ApiPullOperator, ApiReconcileOperator
@@ -269,9 +268,7 @@ def test_small_dag_without_connections_is_environment_independent(small_dag, set
 
 
 def test_empty_data_interval_warning():
-    from airflow.sdk import DAG
-    from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
-
+    from airflow_provider_apisync.compat import DAG, CronDataIntervalTimetable
     from airflow_provider_apisync.describe.model import describe_dag
     from airflow_provider_apisync.operators import ApiPullOperator
 
@@ -293,8 +290,7 @@ def test_empty_data_interval_warning():
 
 
 def test_asset_schedule_and_hourly_delta():
-    from airflow.sdk import DAG, Asset
-
+    from airflow_provider_apisync.compat import DAG, Asset
     from airflow_provider_apisync.describe.model import describe_dag
 
     with DAG("a", schedule=Asset("x") | Asset("y"), start_date=datetime(2026, 1, 1)) as dag:

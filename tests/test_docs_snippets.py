@@ -14,7 +14,9 @@ def _dag_blocks(page: str) -> list[str]:
 
 
 def test_quickstart_dag_parses(tmp_path):
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_apisync.compat import dagbag_class
+
+    DagBag = dagbag_class()
 
     blocks = _dag_blocks("quickstart.md")
     assert blocks, "quickstart.md lost its DAG example"

@@ -10,11 +10,10 @@ import logging
 import socket
 
 import pytest
-from airflow.sdk import Connection
-from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_apisync.client import ApiAuthError
 from airflow_provider_apisync.client.session import GuardedSession
+from airflow_provider_apisync.compat import AirflowNotFoundException, Connection
 from airflow_provider_apisync.hooks import ApiSyncHook
 from airflow_provider_apisync.testing import FakeAuth
 
@@ -95,7 +94,7 @@ def test_other_connection_type_is_read_with_a_warning(api, monkeypatch, caplog):
 
 
 def test_connection_secrets_are_masked(api, set_conn):
-    from airflow.sdk.log import redact
+    from airflow_provider_apisync.compat import redact
 
     extra = {"extra__apisync__refresh_token": "rt-xyz-98765"}
     set_conn("crm", api.url, password="masked-password-1234", extra=extra)

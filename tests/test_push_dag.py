@@ -20,7 +20,7 @@ DAG = textwrap.dedent(
     """
     from datetime import datetime, timedelta
 
-    from airflow.sdk import DAG
+    from airflow_provider_apisync.compat import DAG
 
     from airflow_provider_apisync.operators import ApiPushOperator
 

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from airflow.sdk import Connection
 from sensor_testkit import BEARER
 
+from airflow_provider_apisync.compat import Connection
 from airflow_provider_apisync.testing import FakeApi, RateLimit
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
 
@@ -32,7 +32,7 @@ FRESHNESS_DAG = textwrap.dedent(
     """Wait until the API has events newer than the run's data interval end."""
     from datetime import datetime
 
-    from airflow.sdk import DAG
+    from airflow_provider_apisync.compat import DAG
 
     from airflow_provider_apisync.sensors import DataFreshnessSensor
 

@@ -22,9 +22,18 @@ def encode_lines(records: Iterable[Any]) -> bytes:
     return _encoder.encode_lines(records if isinstance(records, list) else list(records))
 
 
+def iter_lines(fileobj: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a binary file object, through ``readline`` only.
+
+    Some file wrappers (Airflow 3.0's ``ObjectStoragePath.open()`` on local disk) forward
+    ``readline`` but are not iterable themselves; this works for every file object.
+    """
+    return iter(fileobj.readline, b"")
+
+
 def iter_jsonl(fileobj: IO[bytes], *, source: str = "input") -> Iterator[Any]:
     """Decode a JSONL stream line by line; a bad line raises naming ``source`` and the line."""
-    for number, line in enumerate(fileobj, start=1):
+    for number, line in enumerate(iter_lines(fileobj), start=1):
         if not line.strip():
             continue
         try:

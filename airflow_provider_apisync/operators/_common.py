@@ -6,14 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
-
-try:  # Airflow 3.x
-    from airflow.sdk.exceptions import AirflowFailException
-except ImportError:  # pragma: no cover - older layouts
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
+from airflow_provider_apisync.compat import AirflowFailException, ObjectStoragePath
 
 
 def fail_fast(exc: BaseException) -> BaseException:

@@ -49,9 +49,11 @@ def find_delivery(
     from airflow.models.asset import AssetEvent
     from sqlalchemy import select
 
+    from airflow_provider_apisync.compat import json_extra_equals
+
     query = select(AssetEvent.id).where(
         AssetEvent.asset_id == asset_id,
-        AssetEvent.extra["delivery_id"].as_string() == delivery_id,
+        json_extra_equals(AssetEvent.extra, "delivery_id", delivery_id),
     )
     if window_days is not None:
         since = datetime.now(timezone.utc) - timedelta(days=window_days)
