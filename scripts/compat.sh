@@ -17,10 +17,11 @@ PYTEST_ARGS=${PYTEST_ARGS:-}
 OUT=$ROOT/.venv-compat
 PY=${PYTHON:-python3}
 
-mkdir -p "$OUT/dist"
-rm -f "$OUT"/dist/*.whl
-"$UV" build -q --wheel --out-dir "$OUT/dist" "$ROOT" || { echo "compat: wheel build failed"; exit 1; }
-WHEEL=$(ls "$OUT"/dist/*.whl)
+mkdir -p "$OUT"
+DIST=$(mktemp -d "$OUT/dist.XXXXXX")  # per run: two runs at once must not share a wheel
+trap 'rm -rf "$DIST"' EXIT
+"$UV" build -q --wheel --out-dir "$DIST" "$ROOT" || { echo "compat: wheel build failed"; exit 1; }
+WHEEL=$(ls "$DIST"/*.whl)
 
 summary=()
 status=0

@@ -21,8 +21,17 @@ def _connection_type() -> dict[str, Any]:
 
 
 def ui_field_behaviour() -> dict[str, Any]:
-    """Hidden, relabelled and placeholder fields (the provider info's ``ui-field-behaviour``)."""
-    return dict(_connection_type()["ui-field-behaviour"])
+    """Hidden, relabelled and placeholder fields (the provider info's ``ui-field-behaviour``).
+
+    The hook method's schema spells the keys with underscores (``hidden_fields``) where
+    provider info uses dashes, and requires all three.
+    """
+    declared = _connection_type()["ui-field-behaviour"]
+    return {
+        "hidden_fields": list(declared.get("hidden-fields", [])),
+        "relabeling": dict(declared.get("relabeling", {})),
+        "placeholders": dict(declared.get("placeholders", {})),
+    }
 
 
 def connection_form_widgets() -> dict[str, Any]:
