@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_apisync.compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS
 from airflow_provider_apisync.describe import (
     DescribeError,
     generate,
@@ -21,6 +22,13 @@ from airflow_provider_apisync.describe import (
 from airflow_provider_apisync.describe.__main__ import main
 
 REPO = Path(__file__).resolve().parents[1]
+
+# describe renders Airflow 3 DAG objects; on 2.11 it is not supported (docs/compatibility.md).
+pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="describe needs Airflow 3")
+# docs/dags/ is generated with the newest Airflow; older lines word some schedules otherwise.
+generated_here = pytest.mark.skipif(
+    not AIRFLOW_V_3_3_PLUS, reason="docs/dags/ pages are generated on the newest Airflow"
+)
 REFRESH = "python -m airflow_provider_apisync.describe example_dags --out docs/dags"
 
 SECRETS = {
@@ -76,6 +84,7 @@ def small_dag(tmp_path: Path) -> Path:
     return folder
 
 
+@generated_here
 def test_pages_do_not_depend_on_where_the_dags_live(tmp_path, monkeypatch):
     """DagBag names modules after a hash of the file path; pages must not show it."""
     import shutil
@@ -87,6 +96,7 @@ def test_pages_do_not_depend_on_where_the_dags_live(tmp_path, monkeypatch):
     assert not stale_pages(result.pages, str(REPO / "docs" / "dags"))
 
 
+@generated_here
 def test_example_dag_pages_are_current(monkeypatch, set_conn):
     """docs/dags matches what the example DAGs generate (whatever connections are set)."""
     monkeypatch.chdir(REPO)
