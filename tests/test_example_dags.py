@@ -207,7 +207,13 @@ def test_no_credential_reaches_any_output(runs, world):
 
 def test_reconcile_query_params_survive_dag_serialization():
     """Regression: ``params`` as a template field made such DAGs fail to serialize."""
-    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.serialization import serialized_objects
+
+    from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS
+
+    # DagSerialization is Airflow 3.3's name; SerializedDAG before
+    name = "DagSerialization" if AIRFLOW_V_3_3_PLUS else "SerializedDAG"
+    DagSerialization = getattr(serialized_objects, name)
 
     from airflow_provider_apisync.compat import DAG, Param
     from airflow_provider_apisync.operators import ApiReconcileOperator
