@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.apisync-installed
 
-.PHONY: venv debs test lint typecheck unit demo airflow bench clean
+.PHONY: venv debs test lint typecheck unit demo airflow bench clean compat
 
 venv: $(STAMP)
 
@@ -37,6 +37,12 @@ unit: venv debs
 
 test: lint typecheck unit
 
+# The provider as users install it on every supported Airflow line (2.11, 3.0 - 3.3): one venv
+# per line under .venv-compat/<line>, the built wheel (non-editable) with the line's pins from
+# .ci/compat/, then the smoke suite (pytest -m "not standalone"). LINES="3.0 3.1" for a subset.
+compat: venv
+	bash scripts/compat.sh
+
 demo: venv
 	$(BIN)/python demo/run.py
 
@@ -47,7 +53,7 @@ bench: venv
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-compat build dist .mypy_cache .ruff_cache
 
 # Generated integration pages for the example DAGs (docs/dags/); tests/test_describe.py fails
 # when they are stale. A throwaway AIRFLOW_HOME keeps local Airflow settings out of them.

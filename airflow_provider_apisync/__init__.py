@@ -1,14 +1,47 @@
 """apisync: an Apache Airflow provider for API-first integration.
 
 Importing this package is cheap: it pulls in neither Airflow nor requests, so Airflow can
-read :func:`get_provider_info` at start-up without side effects.
+read :func:`get_provider_info` at start-up without side effects. It does refuse to load on
+an Airflow older than :data:`MIN_AIRFLOW_VERSION` (read from the installed distribution's
+metadata, as official providers check ``airflow.__version__``): one clear line instead of a
+half-registered hook.
 """
 
 from __future__ import annotations
 
+import re
+from importlib import metadata
 from typing import Any
 
 __version__ = "0.1.0"
+
+#: Oldest Airflow this provider supports (keep in sync with pyproject.toml).
+MIN_AIRFLOW_VERSION = (2, 11, 0)
+
+
+def _installed_airflow() -> tuple[int, ...] | None:
+    """The installed Airflow's ``(major, minor, micro)``, or None when there is none."""
+    for dist in ("apache-airflow-core", "apache-airflow"):
+        try:
+            found = re.match(r"(\d+)\.(\d+)\.?(\d*)", metadata.version(dist))
+        except metadata.PackageNotFoundError:
+            continue
+        if found:
+            return tuple(int(part or 0) for part in found.groups())
+    return None
+
+
+def _refuse_old_airflow() -> None:
+    running = _installed_airflow()
+    if running is not None and running < MIN_AIRFLOW_VERSION:
+        raise RuntimeError(
+            f"The package `airflow-provider-apisync:{__version__}` needs Apache Airflow "
+            f"{'.'.join(map(str, MIN_AIRFLOW_VERSION))}+ (installed: "
+            f"{'.'.join(map(str, running))}); upgrade Airflow or pin an older apisync."
+        )
+
+
+_refuse_old_airflow()
 
 __all__ = ["__version__", "get_provider_info"]
 

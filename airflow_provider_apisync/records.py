@@ -27,7 +27,7 @@ from airflow_provider_apisync.operators.pull_output import MANIFEST, PartSink
 from airflow_provider_apisync.operators.records_source import records_source
 
 if TYPE_CHECKING:
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_apisync.compat import ObjectStoragePath
 
 __all__ = ["output_folder", "read_records", "write_records"]
 
@@ -42,7 +42,7 @@ def output_folder(name: str = "", context: Mapping[str, Any] | None = None) -> O
     ``context`` defaults to the running task's (``get_current_context()``).
     """
     if context is None:
-        from airflow.sdk import get_current_context
+        from airflow_provider_apisync.compat import get_current_context
 
         context = get_current_context()
     folder = run_folder(context, name)

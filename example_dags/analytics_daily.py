@@ -21,9 +21,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
-
 from airflow_provider_apisync.client.pagination import PageNumberPaginator
+
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import Asset, CronDataIntervalTimetable, dag, task
 from airflow_provider_apisync.operators import ApiPullOperator
 
 ANALYTICS = "apisync_analytics"
@@ -73,8 +74,7 @@ def analytics_report() -> None:
         import logging
         from collections import Counter, defaultdict
 
-        from airflow.sdk import ObjectStoragePath
-
+        from airflow_provider_apisync.compat import ObjectStoragePath
         from airflow_provider_apisync.records import output_folder, read_records
         from airflow_provider_apisync.summary import log_summary
 

@@ -12,7 +12,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import dag, task
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import dag, task
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ def hello_apisync() -> None:
         body = hook.request("GET", "/contacts", params={"limit": 25}).json()
         records = body.get("data", [])
         summary = {"records": len(records), "total": body.get("total"), **hook.summary()}
+        # XCom values without nulls: Airflow 3.0's execution API rejects a None in them.
+        summary = {key: value for key, value in summary.items() if value is not None}
         log_summary(log, "pull_contacts", summary)
         hook.close()
         return summary

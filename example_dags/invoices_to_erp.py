@@ -18,8 +18,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
-
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import dag, task
 from airflow_provider_apisync.operators import ApiPullOperator, ApiPushOperator, Incremental
 
 CRM = "apisync_crm"

@@ -25,8 +25,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import dag, task
-
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import dag, task
 from airflow_provider_apisync.sensors import RateLimitWindowSensor
 
 CONN_ID = "apisync_default"

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import CronTriggerTimetable, dag
-
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import CronTriggerTimetable, dag
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
 
 HELPDESK = "apisync_helpdesk"

@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow.sdk import Asset, ObjectStoragePath, dag, task
+# Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
+from airflow_provider_apisync.compat import Asset, ObjectStoragePath, dag, task
 
 GITHUB_PUSH = Asset("apisync://github/push")
 

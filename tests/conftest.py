@@ -22,18 +22,17 @@ def conn_json(
     login: str | None = None,
     password: str | None = None,
     extra: dict[str, Any] | None = None,
+    conn_type: str = "apisync",
 ) -> str:
-    """``Connection(...).as_json()`` equivalent for an ``apisync`` connection."""
-    from airflow.sdk import Connection
+    """An ``apisync`` connection in Airflow's JSON env-var format (``AIRFLOW_CONN_X``).
 
-    return Connection(
-        conn_id="x",
-        conn_type="apisync",
-        host=host,
-        login=login,
-        password=password,
-        extra=json.dumps(extra or {}),
-    ).as_json()
+    Built by hand, not with ``Connection.as_json()``: that method is missing on Airflow
+    3.0's task-SDK ``Connection``, and the JSON format is the same on every line.
+    """
+    fields = {"conn_type": conn_type, "host": host, "login": login, "password": password}
+    conn = {key: value for key, value in fields.items() if value is not None}
+    conn["extra"] = json.dumps(extra or {})
+    return json.dumps(conn)
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
-from airflow.sdk.execution_time.context import OutletEventAccessors
-
 from airflow_provider_apisync.client import ApiClient, config_from_connection
+from airflow_provider_apisync.compat import OutletEventAccessors
 from airflow_provider_apisync.testing import FakeApi
 
 API_KEY = "test-api-key-0001"
@@ -88,9 +87,8 @@ def make_context(
 
 def read_output(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Every record of a pull, read back from its part files in manifest order."""
-    from airflow.sdk import ObjectStoragePath
-
     from airflow_provider_apisync.client.jsonl import iter_jsonl
+    from airflow_provider_apisync.compat import ObjectStoragePath
 
     records: list[dict[str, Any]] = []
     for uri in manifest["files"]:

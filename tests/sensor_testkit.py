@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
-from airflow.sdk.exceptions import TaskDeferred
+from airflow_provider_apisync.compat import TaskDeferred
 
 BEARER = "test-bearer-token-0001"
 

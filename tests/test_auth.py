@@ -366,7 +366,7 @@ def test_token_endpoint_redirect_is_not_followed(api, other, set_conn):
 
 
 def test_minted_tokens_are_masked_in_airflow(api, set_conn):
-    from airflow.sdk.log import redact
+    from airflow_provider_apisync.compat import redact
 
     hook = _rt(set_conn, api)
     _get(hook)

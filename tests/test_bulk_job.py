@@ -17,14 +17,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk import Asset, Connection, ObjectStoragePath
-from airflow.sdk.exceptions import TaskDeferred
-from airflow.sdk.execution_time.context import OutletEventAccessors
 from conftest import conn_json
 
 from airflow_provider_apisync.client import ApiConfigError, ApiContractError, ApiServerError
 from airflow_provider_apisync.client.jsonl import iter_jsonl
+from airflow_provider_apisync.compat import (
+    AIRFLOW_V_3_3_PLUS,
+    Asset,
+    DateTimeTrigger,
+    ObjectStoragePath,
+    OutletEventAccessors,
+    TaskDeferred,
+)
 from airflow_provider_apisync.operators import ApiBulkJobOperator
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators._common import AirflowFailException
@@ -225,8 +229,13 @@ def test_ingest_job_polled_several_times_yields_the_exact_records(api, tmp_path,
     assert manifest["job_info"]["numberRecordsProcessed"] == LEADS
     assert STATE_KEY not in store.data  # cleared once the output is complete
     logs = logged(caplog, capfd)
-    summary = [line for line in logs.splitlines() if "apisync-summary" in line]
-    assert len(summary) == 1 and f'"job_id": "{job.id}"' in summary[0]
+    # one summary (Airflow 3.0 also echoes task log lines to stderr: count distinct ones)
+    summary = {
+        line[line.index("apisync-summary") :]
+        for line in logs.splitlines()
+        if "apisync-summary" in line
+    }
+    assert len(summary) == 1 and f'"job_id": "{job.id}"' in summary.pop()
     assert API_KEY not in logs and API_KEY not in json.dumps(manifest)
 
 
@@ -512,13 +521,7 @@ def test_example_dag_defers_under_airflow_dags_test(api, tmp_path_factory):
     dags = root / "dags"
     dags.mkdir()
     shutil.copy(EXAMPLE, dags / EXAMPLE.name)
-    conn = Connection(
-        conn_id="apisync_salesforce",
-        conn_type="apisync",
-        host=api.url,
-        password="test-bearer-token-0001",
-        extra=json.dumps({"auth_type": "bearer"}),
-    ).as_json()
+    conn = conn_json(api.url, password="test-bearer-token-0001", extra={"auth_type": "bearer"})
     env = AirflowEnv(root / "home", dags, env={"AIRFLOW_CONN_APISYNC_SALESFORCE": conn}).setup()
     api.bulk.seconds_per_state = 2.0  # UploadComplete, InProgress, then done after 4 s
     result = env.dags_test("apisync_bulk_export")
@@ -530,7 +533,9 @@ def test_example_dag_defers_under_airflow_dags_test(api, tmp_path_factory):
     assert "deferring 5.0s" in result.output
     summary = next(line for line in result.output.splitlines() if "apisync-summary" in line)
     manifest, _ = json.JSONDecoder().raw_decode(summary.split("apisync-summary ", 1)[1])
-    assert manifest["job_id"] == job.id and manifest["checkpoint"] == "task_state_store"
+    # Airflow < 3.3 has no task state store: the job state lives in a file (degraded, logged)
+    store = "task_state_store" if AIRFLOW_V_3_3_PLUS else "file"
+    assert manifest["job_id"] == job.id and manifest["checkpoint"] == store
     assert manifest["polls"] == 2 and manifest["records"] == CONTACTS
     assert manifest["duration_s"] >= 5.0  # measured across the deferral
     records = read_output(manifest)

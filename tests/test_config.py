@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_apisync.client import ApiConfigError
 from airflow_provider_apisync.client.config import config_from_connection
+from airflow_provider_apisync.compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_1_PLUS,
+    AirflowFailException,
+)
 from airflow_provider_apisync.hooks import ApiSyncHook
 from airflow_provider_apisync.operators._common import fail_fast
 
@@ -186,6 +190,8 @@ def _set_raw(monkeypatch, conn_id: str, fields: dict, extra) -> None:
 
 @pytest.mark.parametrize(("fields", "extra", "field", "words"), BAD.values(), ids=list(BAD))
 def test_bad_connection_gives_one_clear_line(monkeypatch, fields, extra, field, words):
+    if isinstance(extra, str) and AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
+        pytest.skip("Airflow 3.0 drops an env-var connection whose extra is not a JSON object")
     _set_raw(monkeypatch, "crm_bad", fields, extra)
     with pytest.raises(ApiConfigError) as info:
         ApiSyncHook("crm_bad").request("GET", "/contacts")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk import ObjectStoragePath
 from conftest import conn_json
 from pull_support import API_KEY, make_context, read_output
 
 from airflow_provider_apisync.client import ApiConfigError
 from airflow_provider_apisync.client.jsonl import iter_jsonl
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators import ApiPullOperator
 from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.operators.contracts import RecordContract

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.jsonl import iter_jsonl
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.testing.dagrun import AirflowEnv, DagTestResult
 from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
 from airflow_provider_apisync.testing.world import seed as world_seed
@@ -233,9 +233,15 @@ def test_no_credential_reaches_any_output(runs, world):
 
 def test_reconcile_query_params_survive_dag_serialization():
     """Regression: ``params`` as a template field made such DAGs fail to serialize."""
-    from airflow.sdk import DAG, Param
-    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.serialization import serialized_objects
 
+    from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS
+
+    # DagSerialization is Airflow 3.3's name; SerializedDAG before
+    name = "DagSerialization" if AIRFLOW_V_3_3_PLUS else "SerializedDAG"
+    DagSerialization = getattr(serialized_objects, name)
+
+    from airflow_provider_apisync.compat import DAG, Param
     from airflow_provider_apisync.operators import ApiReconcileOperator
 
     with DAG("r", schedule=None, params={"region": Param("eu", type="string")}) as dag:

@@ -7,12 +7,11 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from sensor_testkit import BEARER, make_context, moment_epoch, run_sensor
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.timestamps import TimestampError, parse_timestamp
+from airflow_provider_apisync.compat import AirflowFailException, DateTimeTrigger, TaskDeferred
 from airflow_provider_apisync.sensors import DataFreshnessSensor
 from airflow_provider_apisync.testing import FakeApi, RateLimit
 

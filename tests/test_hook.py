@@ -10,11 +10,11 @@ import logging
 import socket
 
 import pytest
-from airflow.sdk import Connection
-from airflow.sdk.exceptions import AirflowNotFoundException
+from conftest import conn_json
 
 from airflow_provider_apisync.client import ApiAuthError
 from airflow_provider_apisync.client.session import GuardedSession
+from airflow_provider_apisync.compat import AirflowNotFoundException, Connection
 from airflow_provider_apisync.hooks import ApiSyncHook
 from airflow_provider_apisync.testing import FakeAuth
 
@@ -87,15 +87,16 @@ def test_missing_connection_names_the_conn_id():
 
 def test_other_connection_type_is_read_with_a_warning(api, monkeypatch, caplog):
     bearer = "test-bearer-token-0001"
-    conn = Connection(conn_id="x", conn_type="http", host=api.url, password=bearer)
-    monkeypatch.setenv("AIRFLOW_CONN_CRM_HTTP", conn.as_json())
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRM_HTTP", conn_json(api.url, password=bearer, conn_type="http")
+    )
     with caplog.at_level(logging.WARNING):
         assert ApiSyncHook("crm_http").request("GET", "/contacts").status_code == 200
     assert "has type 'http', not 'apisync'" in caplog.text
 
 
 def test_connection_secrets_are_masked(api, set_conn):
-    from airflow.sdk.log import redact
+    from airflow_provider_apisync.compat import redact
 
     extra = {"extra__apisync__refresh_token": "rt-xyz-98765"}
     set_conn("crm", api.url, password="masked-password-1234", extra=extra)

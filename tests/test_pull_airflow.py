@@ -30,7 +30,7 @@ DAG_FILE = textwrap.dedent(
     from datetime import datetime, timedelta
     from pathlib import Path
 
-    from airflow.sdk import DAG, Asset, task
+    from airflow_provider_apisync.compat import DAG, Asset, task
 
     from airflow_provider_apisync.client.pagination import OffsetPaginator
     from airflow_provider_apisync.operators import ApiPullOperator, Incremental

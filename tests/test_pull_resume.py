@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow.sdk import ObjectStoragePath
 from conftest import conn_json
 from pull_support import API_KEY, MemoryStore, make_context, offsets_fetched, read_output
 
 from airflow_provider_apisync.client import ApiServerError
 from airflow_provider_apisync.client.pagination import OffsetPaginator
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
 from airflow_provider_apisync.operators.state import CHECKPOINT_KEY
 from airflow_provider_apisync.testing import FakeApi

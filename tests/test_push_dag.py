@@ -8,11 +8,11 @@ import re
 import textwrap
 
 import pytest
+from conftest import conn_json
 from push_helpers import API_KEY, business_keys, people, sent_keys, write_jsonl
 
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
-from tests.conftest import conn_json
 
 N, K = 120, 45
 
@@ -20,7 +20,7 @@ DAG = textwrap.dedent(
     """
     from datetime import datetime, timedelta
 
-    from airflow.sdk import DAG
+    from airflow_provider_apisync.compat import DAG
 
     from airflow_provider_apisync.operators import ApiPushOperator
 

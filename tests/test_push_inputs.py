@@ -155,7 +155,7 @@ def test_memory_is_bounded_by_concurrency_times_batch_size(tmp_path):
 
         api.middlewares.append(observe)
         api.faults.add("slow", delay=0.002)
-        from airflow.sdk import ObjectStoragePath
+        from airflow_provider_apisync.compat import ObjectStoragePath
 
         dead = DeadLetters(ObjectStoragePath(f"file://{tmp_path}/dl"))
         runner = PushRunner(

@@ -108,7 +108,7 @@ def test_rejections_of_an_earlier_try_are_not_resent_and_still_count(api, set_co
 
 
 def test_ledger_segments_tolerate_a_torn_line_and_flush_dead_letters_first(tmp_path):
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_apisync.compat import ObjectStoragePath
 
     folder = ObjectStoragePath(f"file://{tmp_path}/ledger")
     order: list[str] = []

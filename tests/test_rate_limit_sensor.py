@@ -8,16 +8,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk.exceptions import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    TaskDeferred,
-)
 from sensor_testkit import BEARER, make_context, moment_epoch, run_sensor
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiServerError
+from airflow_provider_apisync.compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    DateTimeTrigger,
+    TaskDeferred,
+)
 from airflow_provider_apisync.sensors import RateLimitWindowSensor
 from airflow_provider_apisync.testing import FakeApi, RateLimit, Response
 from airflow_provider_apisync.testing.fakeapi.status import QuotaStatus, install_status_routes

@@ -29,6 +29,8 @@ import pytest
 from airflow_provider_apisync.testing import FakeApi, FakeAuth, Response
 from airflow_provider_apisync.testing.dagrun import _RUN_STATE, AirflowEnv, DagTestResult
 
+pytestmark = pytest.mark.standalone  # an `airflow api-server --apps execution` serves the module
+
 KEY = "sk-header-key-7f3a9c21"
 QKEY = "sk-query-key-5b8e0d44"
 BEARER = "bearer-token-1c9d72aa"
@@ -47,7 +49,7 @@ DAG = textwrap.dedent(
     import logging
     from datetime import datetime
 
-    from airflow.sdk import dag, task
+    from airflow_provider_apisync.compat import dag, task
 
     log = logging.getLogger("secrets_probe")
 

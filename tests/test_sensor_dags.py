@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from airflow.sdk import Connection
+from conftest import conn_json
 from sensor_testkit import BEARER
 
 from airflow_provider_apisync.testing import FakeApi, RateLimit
@@ -32,7 +32,7 @@ FRESHNESS_DAG = textwrap.dedent(
     """Wait until the API has events newer than the run's data interval end."""
     from datetime import datetime
 
-    from airflow.sdk import DAG
+    from airflow_provider_apisync.compat import DAG
 
     from airflow_provider_apisync.sensors import DataFreshnessSensor
 
@@ -111,9 +111,7 @@ def airflow_env(tmp_path_factory, server):
     dags.mkdir()
     shutil.copy(EXAMPLE, dags / EXAMPLE.name)
     (dags / "freshness_test_dag.py").write_text(FRESHNESS_DAG)
-    conn = Connection(
-        conn_id="apisync_default", conn_type="apisync", host=server.url, password=BEARER
-    ).as_json()
+    conn = conn_json(server.url, password=BEARER)
     return AirflowEnv(root / "home", dags, env={"AIRFLOW_CONN_APISYNC_DEFAULT": conn}).setup()
 
 

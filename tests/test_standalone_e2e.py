@@ -19,7 +19,7 @@ from airflow_provider_apisync.testing.standalone import AirflowStandalone
 from airflow_provider_apisync.testing.world import WorldConfig, running_world
 from airflow_provider_apisync.testing.world import seed as world_seed
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.standalone]
 
 DAG_ID = "crm_contacts_to_erp"
 DAG_FILE = Path(__file__).resolve().parents[1] / "example_dags" / f"{DAG_ID}.py"

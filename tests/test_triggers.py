@@ -11,11 +11,10 @@ import time
 
 import pytest
 import requests
-from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk.exceptions import TaskDeferred
-from airflow.sdk.serde import deserialize, serialize
+from airflow.serialization.serde import deserialize, serialize
 from sensor_testkit import BEARER, fire, make_context, moment_epoch, rebuild
 
+from airflow_provider_apisync.compat import DateTimeTrigger, TaskDeferred
 from airflow_provider_apisync.sensors import DataFreshnessSensor, RateLimitWindowSensor
 from airflow_provider_apisync.testing import FakeApi, RateLimit
 

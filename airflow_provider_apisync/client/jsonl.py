@@ -22,9 +22,21 @@ def encode_lines(records: Iterable[Any]) -> bytes:
     return _encoder.encode_lines(records if isinstance(records, list) else list(records))
 
 
-def iter_jsonl(fileobj: IO[bytes], *, source: str = "input") -> Iterator[Any]:
+def iter_lines(fileobj: IO[bytes] | Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of a binary file object (or any iterable of lines).
+
+    Some file wrappers (Airflow 3.0's ``ObjectStoragePath.open()`` on local disk) forward
+    ``readline`` to the real file but are not iterable themselves: those are read through
+    ``readline``. The check is on the type, as ``iter()`` does, not on the instance.
+    """
+    if hasattr(type(fileobj), "__iter__"):
+        return iter(fileobj)
+    return iter(fileobj.readline, b"")  # type: ignore[union-attr]
+
+
+def iter_jsonl(fileobj: IO[bytes] | Iterable[bytes], *, source: str = "input") -> Iterator[Any]:
     """Decode a JSONL stream line by line; a bad line raises naming ``source`` and the line."""
-    for number, line in enumerate(fileobj, start=1):
+    for number, line in enumerate(iter_lines(fileobj), start=1):
         if not line.strip():
             continue
         try:

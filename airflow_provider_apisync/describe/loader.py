@@ -77,10 +77,9 @@ def load_dags(path: str | os.PathLike[str]) -> Loaded:
 
 
 def _dagbag(folder: Path) -> Any:
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # pragma: no cover - Airflow < 3.1
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined]
+    from airflow_provider_apisync.compat import dagbag_class
+
+    DagBag = dagbag_class()
     kwargs: dict[str, Any] = {"dag_folder": str(folder)}
     accepted = inspect.signature(DagBag.__init__).parameters
     if "include_examples" in accepted:

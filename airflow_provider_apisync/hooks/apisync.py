@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
-from airflow.sdk import BaseHook
 
 from airflow_provider_apisync.client import (
     ApiAuthError,
@@ -28,6 +27,7 @@ from airflow_provider_apisync.client.config import (
 )
 from airflow_provider_apisync.client.store import SharedQuota, StoreUnavailable
 from airflow_provider_apisync.client.urls import join_url, redact_url
+from airflow_provider_apisync.compat import BaseHook, Stats
 from airflow_provider_apisync.hooks.shared_store import fleet_for
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def _mask(secret: str) -> None:
-    from airflow.sdk.log import mask_secret
+    from airflow_provider_apisync.compat import mask_secret
 
     mask_secret(secret)
 
@@ -45,28 +45,19 @@ def _mask(secret: str) -> None:
 def _metric(kind: str, name: str, value: float) -> None:
     """Forward client counters to Airflow's stats API as ``apisync.<name>``.
 
-    ``incr`` becomes a counter, ``timing`` (milliseconds) a timer. A no-op when metrics are
-    off (Airflow's default backend discards them); a metrics failure never breaks a request.
+    ``incr`` becomes a counter, ``timing`` (milliseconds) a timer, through
+    ``common.compat``'s ``Stats`` (the right facade on every Airflow line). A no-op when
+    metrics are off (Airflow's default backend discards them); a metrics failure never breaks
+    a request.
     """
-    try:
-        from airflow.sdk.observability import stats
-    except ImportError:  # Airflow 3.0-3.2: the older facade
-        try:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                from airflow.stats import Stats as stats  # type: ignore[no-redef]
-        except ImportError:
-            return
     metric = f"apisync.{name}"
     try:
         if kind == "incr":
-            stats.incr(metric, int(value))
+            Stats.incr(metric, int(value))
         elif kind == "timing":
             from datetime import timedelta
 
-            stats.timing(metric, timedelta(milliseconds=value))  # unambiguous for every backend
+            Stats.timing(metric, timedelta(milliseconds=value))  # unambiguous for every backend
     except Exception:  # metrics must never break a request
         log.debug("metric %s not emitted", metric, exc_info=True)
 
@@ -97,6 +88,20 @@ class ApiSyncHook(BaseHook):
     default_conn_name = "apisync_default"
     conn_type = "apisync"
     hook_name = "API Sync"
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Our fields on the connection form of Airflow 2.11 - 3.1 (3.2+ reads conn-fields)."""
+        from airflow_provider_apisync.hooks.form import connection_form_widgets
+
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden/relabelled standard fields on Airflow 2.11 - 3.1 (3.2+ reads provider info)."""
+        from airflow_provider_apisync.hooks.form import ui_field_behaviour
+
+        return ui_field_behaviour()
 
     def __init__(self, apisync_conn_id: str = default_conn_name, **client_kwargs: Any) -> None:
         super().__init__()

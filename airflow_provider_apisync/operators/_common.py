@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators.locations import airflow_home, run_folder, storage_path
 from airflow_provider_apisync.summary import SUMMARY_MARKER, log_summary
 
@@ -14,11 +15,6 @@ __all__ = [
     "run_folder",
     "storage_path",
 ]
-
-try:  # Airflow 3.x
-    from airflow.sdk.exceptions import AirflowFailException
-except ImportError:  # pragma: no cover - older layouts
-    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
 
 def fail_fast(exc: BaseException) -> BaseException:

@@ -22,9 +22,8 @@ from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
+from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
@@ -56,7 +55,7 @@ from airflow_provider_apisync.operators.lineage import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_apisync.compat import Context
 
 DEFERRAL_GRACE_S = 60.0
 EVENT_KEYS = ("uri", "records", "pages", "requests", "job_id", "job_state", "duration_s", "files")
@@ -386,7 +385,7 @@ class ApiBulkJobOperator(BaseOperator):
             self.log.info("bulk job %s: %s, next poll in %.1fs", run.job_id, record.job_state, wait)
             time.sleep(wait)
             return
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+        from airflow_provider_apisync.compat import DateTimeTrigger
 
         self.log.info(
             "bulk job %s: %s, deferring %.1fs until %s (poll %d)",

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import (
@@ -32,6 +31,7 @@ from airflow_provider_apisync.client.records import (
     select_records,
 )
 from airflow_provider_apisync.client.urls import redact_url
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
 from airflow_provider_apisync.operators.bulk_spec import BulkSpec

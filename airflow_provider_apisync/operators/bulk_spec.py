@@ -8,11 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
-
-try:  # Airflow 3.x
-    from airflow.sdk.exceptions import AirflowException
-except ImportError:  # pragma: no cover - older layouts
-    from airflow.exceptions import AirflowException  # type: ignore[no-redef,attr-defined]
+from airflow_provider_apisync.compat import AirflowException
 
 #: Terminal states, compared case-insensitively (Salesforce, HubSpot and common spellings).
 SUCCESS_STATES = ("JobComplete", "COMPLETE", "completed", "succeeded", "success", "done")
@@ -22,10 +18,8 @@ RESULT_MODES = ("locator", "urls", "none")
 
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable`` (False when unset)."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow_provider_apisync.compat import conf
+
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 

@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
+from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS, ObjectStoragePath, degraded
 from airflow_provider_apisync.operators.state import (
     CheckpointStore,
     FileCheckpoint,
@@ -73,6 +72,8 @@ def job_store(context: Mapping[str, Any], folder: ObjectStoragePath) -> Checkpoi
     accessor = context.get("task_state_store")
     if accessor is not None:
         return TaskStateCheckpoint(accessor, key=STATE_KEY)
+    if not AIRFLOW_V_3_3_PLUS:
+        degraded("task_state_store bulk job state", f"{STATE_FILE} in the output", needs="3.3")
     return FileCheckpoint(folder / STATE_FILE)
 
 

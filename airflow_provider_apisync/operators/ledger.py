@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
-from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_apisync.client.jsonl import encode_lines
+from airflow_provider_apisync.client.jsonl import encode_lines, iter_lines
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators.locations import run_folder, run_segment, storage_path
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Ledger:
         """Read every segment written by earlier tries (tolerates a torn last line)."""
         for path in _segments(self.folder):
             with path.open("rb") as fh:
-                for line in fh:
+                for line in iter_lines(fh):
                     if not line.strip():
                         continue
                     try:
@@ -201,7 +201,7 @@ class DeadLetters:
         records = 0
         for name in files:
             with (self.folder / name).open("rb") as fh:
-                records += sum(1 for line in fh if line.strip())
+                records += sum(1 for line in iter_lines(fh) if line.strip())
         manifest = {"uri": str(self.folder), "files": files, "records": records}
         (self.folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
         return str(self.folder), files

@@ -67,7 +67,7 @@ def attach_to_outlets(
     keys: Iterable[str],
 ) -> None:
     """Put the manifest's summary ``keys`` on every outlet asset's event extra."""
-    from airflow.sdk import Asset
+    from airflow_provider_apisync.compat import Asset
 
     events = context.get("outlet_events")
     if events is None:

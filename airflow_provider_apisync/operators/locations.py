@@ -6,9 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.compat import ObjectStoragePath
 
 
 def airflow_home() -> str:

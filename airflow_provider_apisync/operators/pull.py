@@ -6,11 +6,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.pagination import PaginatorArg, resolve_paginator
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
+from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
     fail_fast,
@@ -36,7 +35,7 @@ from airflow_provider_apisync.operators.push import check_transform, resolve_tra
 from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_apisync.compat import Context
 
 DEFAULT_PART_SIZE = 64 * 1024 * 1024
 EVENT_KEYS = ("uri", "records", "pages", "requests", "high_water_mark", "duration_s", "files")

@@ -35,8 +35,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_apisync.client.batching import render_endpoint
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
@@ -47,6 +45,7 @@ from airflow_provider_apisync.client.response_actions import (
     ResponseActionError,
     ResponseActions,
 )
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
 from airflow_provider_apisync.operators.pull_job import Progress, PullJob, PullSpec

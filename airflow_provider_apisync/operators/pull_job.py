@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.jsonl import encode_lines
 from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate, safe_state
 from airflow_provider_apisync.client.records import record_key
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
 from airflow_provider_apisync.operators.pull_output import MANIFEST, QUARANTINE, PartSink

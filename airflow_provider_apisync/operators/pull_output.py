@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from typing import IO, Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_apisync.client.jsonl import JsonlPartWriter
+from airflow_provider_apisync.compat import ObjectStoragePath
 
 log = logging.getLogger(__name__)
 

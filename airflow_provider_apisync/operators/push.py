@@ -7,13 +7,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_apisync.client.batching import placeholders
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.idempotency import key_fields
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
 from airflow_provider_apisync.client.writes import PushSpec
+from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
     AirflowFailException,

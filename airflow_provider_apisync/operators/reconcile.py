@@ -7,14 +7,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
 from airflow_provider_apisync.client.batching import placeholders
 from airflow_provider_apisync.client.drift import DIFFERENT, MISSING, DriftFinder
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.idempotency import key_fields
 from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
 from airflow_provider_apisync.client.writes import PushSpec
+from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
     AirflowFailException,

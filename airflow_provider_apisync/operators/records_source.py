@@ -19,11 +19,10 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.client.records import get_path
+from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators._common import storage_path
 
 MANIFEST = "_manifest.json"

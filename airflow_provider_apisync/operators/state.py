@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from airflow.sdk import ObjectStoragePath
+from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS, ObjectStoragePath, degraded
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ def checkpoint_store(context: Mapping[str, Any], folder: ObjectStoragePath) -> C
     accessor = context.get("task_state_store")
     if accessor is not None:
         return TaskStateCheckpoint(accessor)
+    if not AIRFLOW_V_3_3_PLUS:
+        degraded("task_state_store checkpoints", f"{CHECKPOINT_FILE} in the output", needs="3.3")
     return FileCheckpoint(folder / CHECKPOINT_FILE)
 
 
@@ -123,13 +125,13 @@ class VariableHighWater:
         self.key = key
 
     def get(self) -> Any:
-        from airflow.sdk import Variable
+        from airflow_provider_apisync.compat import Variable
 
         stored = Variable.get(self.key, default=None, deserialize_json=True)
         return stored.get("value") if isinstance(stored, dict) else None
 
     def set(self, value: Any) -> None:
-        from airflow.sdk import Variable
+        from airflow_provider_apisync.compat import Variable
 
         Variable.set(self.key, {"value": value}, serialize_json=True)
 
@@ -147,4 +149,6 @@ def high_water_store(context: Mapping[str, Any], *, outlets: list[Any], key: str
                 continue
         if hasattr(accessor, "get") and hasattr(accessor, "set"):
             return AssetStateHighWater(accessor, key)
+    if not AIRFLOW_V_3_3_PLUS:
+        degraded("asset_state_store high-water marks", "an Airflow Variable", needs="3.3")
     return VariableHighWater(key.replace(":", "_"))

@@ -22,8 +22,6 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
 from airflow_provider_apisync.client.response_actions import (
@@ -32,27 +30,22 @@ from airflow_provider_apisync.client.response_actions import (
     ResponseActions,
     RuleInput,
 )
+from airflow_provider_apisync.compat import (
+    AIRFLOW_V_3_3_PLUS,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    degraded,
+)
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import fail_fast, log_summary
 from airflow_provider_apisync.sensors._probe import make_probe_client
 
-try:  # Airflow 3.x
-    from airflow.sdk.exceptions import (
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        AirflowTaskTimeout,
-    )
-except ImportError:  # pragma: no cover - older layouts
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        AirflowTaskTimeout,
-    )
-
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_apisync.compat import Context
 
 MIN_WAIT_S = 1.0  # never re-check sooner than this, whatever the server says
 DEFERRAL_GRACE_S = 60.0  # the trigger fires at the deadline; Airflow's deferral timeout later
@@ -61,10 +54,8 @@ START_KEY = "apisync_sensor_started"
 
 def default_deferrable() -> bool:
     """Airflow's ``[operators] default_deferrable`` (False when unset)."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # pragma: no cover - Airflow 3.0
-        from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow_provider_apisync.compat import conf
+
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
@@ -175,7 +166,7 @@ class ApiSensorBase(BaseSensorOperator):
             "announced reset" if hinted else "poke_interval",
             _iso(deadline),
         )
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+        from airflow_provider_apisync.compat import DateTimeTrigger
 
         self.defer(
             trigger=DateTimeTrigger(moment=datetime.fromtimestamp(moment, tz=timezone.utc)),
@@ -249,6 +240,8 @@ class ApiSensorBase(BaseSensorOperator):
                 started = saved.get("started_at")
                 if isinstance(started, int | float):
                     return float(started)
+        if not AIRFLOW_V_3_3_PLUS:
+            degraded("task_state_store sensor start", "the task's start_date", needs="3.3")
         start_date = getattr(context.get("ti"), "start_date", None)  # type: ignore[attr-defined]
         if isinstance(start_date, datetime):
             return start_date.timestamp()

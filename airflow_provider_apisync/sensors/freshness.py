@@ -13,7 +13,7 @@ from airflow_provider_apisync.sensors._base import MIN_WAIT_S, ApiSensorBase, Ch
 from airflow_provider_apisync.sensors._probe import closed_window, wait_for
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_apisync.compat import Context
 
 _MISSING = object()
 

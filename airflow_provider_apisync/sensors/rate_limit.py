@@ -18,7 +18,7 @@ from airflow_provider_apisync.sensors._probe import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_apisync.compat import Context
 
 METHODS = ("GET", "HEAD")
 

@@ -43,12 +43,7 @@ CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
 
 def load_source(source: str) -> WebhookSource:
     """The source's connection (any secrets backend), validated; 404 when there is none."""
-    from airflow.sdk import BaseHook
-
-    try:
-        from airflow.sdk.exceptions import AirflowNotFoundException
-    except ImportError:  # pragma: no cover - older layouts
-        from airflow.exceptions import AirflowNotFoundException  # type: ignore[no-redef]
+    from airflow_provider_apisync.compat import AirflowNotFoundException, BaseHook
 
     conn_id = conn_id_for(source)
     try:

@@ -28,9 +28,9 @@ from airflow_provider_apisync.webhooks.source import DeliveryError
 
 if TYPE_CHECKING:
     from airflow.models.asset import AssetModel
-    from airflow.sdk import ObjectStoragePath
     from sqlalchemy.orm import Session
 
+    from airflow_provider_apisync.compat import ObjectStoragePath
     from airflow_provider_apisync.webhooks.source import WebhookSource
 
 log = logging.getLogger(__name__)

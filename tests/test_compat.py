@@ -1,0 +1,142 @@
+"""``airflow_provider_apisync.compat``: one place for names that moved between Airflow lines.
+
+The drift test keeps it that way: a module of the package (or an example DAG) that imports
+a compat-covered name straight from ``airflow`` fails here with the fix, so code written for
+one Airflow line cannot quietly break the others.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import airflow_provider_apisync
+from airflow_provider_apisync import compat
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path(airflow_provider_apisync.__file__).resolve().parent
+
+
+def _covered() -> frozenset[str]:
+    from airflow.providers.common.compat import sdk
+
+    return compat.COMPAT_NAMES | frozenset(sdk.__all__)
+
+
+def _direct_imports(path: Path, covered: frozenset[str]) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+            continue
+        module = node.module
+        if module != "airflow" and not module.startswith("airflow."):
+            continue
+        if module.startswith("airflow.providers.common.compat"):
+            continue
+        for alias in node.names:
+            if alias.name in covered or module.startswith("airflow.sdk"):
+                shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+                found.append(f"{shown}:{node.lineno}: {module}.{alias.name}")
+    return found
+
+
+def test_no_module_imports_a_compat_covered_name_directly_from_airflow():
+    covered = _covered()
+    files = [p for p in PACKAGE.rglob("*.py") if p.name != "compat.py"]
+    files += sorted((ROOT / "example_dags").glob("*.py"))
+    offenders = [hit for path in files for hit in _direct_imports(path, covered)]
+    assert offenders == [], (
+        "import these from airflow_provider_apisync.compat (add the name there, from "
+        "airflow.providers.common.compat.sdk when it covers it), so every supported "
+        "Airflow line keeps working:\n" + "\n".join(offenders)
+    )
+
+
+def test_the_drift_check_catches_a_direct_sdk_import(tmp_path):
+    module = tmp_path / "drift.py"
+    module.write_text("from airflow.sdk import BaseHook, dag\nfrom airflow.models import Foo\n")
+    hits = [h.split(": ", 1)[1] for h in _direct_imports(module, _covered())]
+    assert hits == ["airflow.sdk.BaseHook", "airflow.sdk.dag"]
+
+
+def test_every_compat_name_resolves_on_this_airflow():
+    missing = [name for name in sorted(compat.COMPAT_NAMES) if not hasattr(compat, name)]
+    assert missing == []
+    assert set(compat.__all__) >= compat.COMPAT_NAMES
+
+
+def test_degraded_says_it_once(caplog):
+    caplog.set_level("INFO", logger="airflow_provider_apisync.compat")
+    feature = f"probe-feature-{os.getpid()}"
+    compat.degraded(feature, "the fallback", needs="9.9")
+    compat.degraded(feature, "the fallback", needs="9.9")
+    lines = [r.getMessage() for r in caplog.records if feature in r.getMessage()]
+    assert lines == [
+        f"apisync: {feature} needs Airflow >= 9.9; on Airflow {compat.AIRFLOW_VERSION_STR} "
+        "using the fallback instead"
+    ]
+
+
+@pytest.mark.skipif(not compat.AIRFLOW_V_3_0_PLUS, reason="asset events (webhooks) need Airflow 3")
+def test_delivery_lookup_runs_on_this_lines_asset_event_table(tmp_path):
+    """The webhook dedupe query on a real SQLite table with this line's AssetEvent columns.
+
+    Airflow 3.0/3.1 type ``extra`` with a column whose comparator has no JSON index
+    (``NotImplementedError``: every delivery answered 503 there).
+    """
+    from airflow.models.asset import AssetEvent
+    from sqlalchemy import create_engine, insert
+    from sqlalchemy.orm import Session
+
+    from airflow_provider_apisync.webhooks.dedupe import find_delivery
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'events.db'}")
+    AssetEvent.__table__.create(engine)
+    with Session(engine) as session:
+        for n, delivery in enumerate(["d-1", "d-2", "d-1"], start=1):
+            session.execute(
+                insert(AssetEvent.__table__).values(
+                    id=n, asset_id=7, extra={"delivery_id": delivery}, timestamp=_now()
+                )
+            )
+        session.commit()
+        assert find_delivery(session, asset_id=7, delivery_id="d-1") == 1
+        assert find_delivery(session, asset_id=7, delivery_id="d-2") == 2
+        assert find_delivery(session, asset_id=7, delivery_id="d-3") is None
+        assert find_delivery(session, asset_id=8, delivery_id="d-1") is None
+        assert find_delivery(session, asset_id=7, delivery_id="d-2", window_days=1) == 2
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def test_refuses_to_load_on_an_older_airflow_with_one_clear_line(tmp_path):
+    """As official providers do: importing the provider on Airflow 2.10 raises one line."""
+    for dist in ("apache_airflow_core", "apache_airflow"):
+        info = tmp_path / f"{dist}-2.10.5.dist-info"
+        info.mkdir()
+        name = dist.replace("_", "-")
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 2.10.5\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(PACKAGE.parent)])}
+    done = subprocess.run(
+        [sys.executable, "-c", "import airflow_provider_apisync"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "RuntimeError: The package `airflow-provider-apisync:"
+        f"{airflow_provider_apisync.__version__}` needs Apache Airflow 2.11.0+ "
+        "(installed: 2.10.5); upgrade Airflow or pin an older apisync."
+    )
