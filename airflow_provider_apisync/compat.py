@@ -110,6 +110,7 @@ COMPAT_NAMES = frozenset(
         "conf",
         "dag",
         "get_current_context",
+        "get_fernet",
         "mask_secret",
         "task",
     }
@@ -139,6 +140,23 @@ def dagbag_class() -> Any:
     else:
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined]
     return DagBag
+
+
+def get_fernet() -> Any:
+    """Airflow's Fernet for the configured ``[core] fernet_key``, imported on demand.
+
+    The task SDK has it in ``airflow.sdk.crypto`` on the newest lines; older ones only in
+    ``airflow.models.crypto``.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("airflow.sdk.crypto") is not None:
+        from airflow.sdk.crypto import get_fernet as sdk_fernet
+
+        return sdk_fernet()
+    from airflow.models.crypto import get_fernet as core_fernet
+
+    return core_fernet()
 
 
 def json_extra_equals(column: Any, key: str, value: str) -> Any:
@@ -191,6 +209,7 @@ __all__ = [
     "dagbag_class",
     "degraded",
     "get_current_context",
+    "get_fernet",
     "json_extra_equals",
     "mask_secret",
     "redact",

@@ -89,27 +89,44 @@ def test_delivery_lookup_runs_on_this_lines_asset_event_table(tmp_path):
     Airflow 3.0/3.1 type ``extra`` with a column whose comparator has no JSON index
     (``NotImplementedError``: every delivery answered 503 there).
     """
-    from airflow.models.asset import AssetEvent
+    from airflow.models.asset import AssetEvent, AssetModel
     from sqlalchemy import create_engine, insert
     from sqlalchemy.orm import Session
 
-    from airflow_provider_apisync.webhooks.dedupe import find_delivery
+    from airflow_provider_apisync.webhooks.dedupe import find_seen
 
     engine = create_engine(f"sqlite:///{tmp_path / 'events.db'}")
+    AssetModel.__table__.create(engine)
     AssetEvent.__table__.create(engine)
     with Session(engine) as session:
-        for n, delivery in enumerate(["d-1", "d-2", "d-1"], start=1):
+        for asset_id, uri in ((7, "apisync://github/push"), (8, "apisync://stripe/invoice")):
+            session.execute(
+                insert(AssetModel.__table__).values(id=asset_id, name=uri, uri=uri, group="")
+            )
+        events = [(7, "d-1", "b-1"), (7, "d-2", "b-2"), (8, "d-3", "b-3")]
+        for n, (asset_id, delivery, body) in enumerate(events, start=1):
             session.execute(
                 insert(AssetEvent.__table__).values(
-                    id=n, asset_id=7, extra={"delivery_id": delivery}, timestamp=_now()
+                    id=n,
+                    asset_id=asset_id,
+                    extra={"delivery_id": delivery, "body_sha256": body},
+                    timestamp=_now(),
                 )
             )
         session.commit()
-        assert find_delivery(session, asset_id=7, delivery_id="d-1") == 1
-        assert find_delivery(session, asset_id=7, delivery_id="d-2") == 2
-        assert find_delivery(session, asset_id=7, delivery_id="d-3") is None
-        assert find_delivery(session, asset_id=8, delivery_id="d-1") is None
-        assert find_delivery(session, asset_id=7, delivery_id="d-2", window_days=1) == 2
+
+        def seen(delivery: str, body: str, prefix: str = "apisync://github/", **kw) -> list:
+            found = find_seen(
+                session, source_prefix=prefix, delivery_id=delivery, body_sha256=body, **kw
+            )
+            return [s.event_id for s in found]
+
+        assert seen("d-1", "new") == [1]  # by delivery id
+        assert seen("new", "b-2") == [2]  # by body, whatever the delivery id
+        assert seen("d-1", "b-2") == [1, 2]
+        assert seen("d-3", "b-3") == []  # another source's event
+        assert seen("d-3", "b-3", prefix="apisync://stripe/") == [3]
+        assert seen("d-2", "x", window_days=1) == [2]
 
 
 def _now():

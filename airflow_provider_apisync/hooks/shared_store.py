@@ -21,10 +21,8 @@ _warned_no_fernet = False
 
 
 def _fernet() -> Any:
-    try:
-        from airflow.sdk.crypto import get_fernet
-    except ImportError:  # pragma: no cover - Airflow < 3.1
-        from airflow.models.crypto import get_fernet  # type: ignore[no-redef]
+    from airflow_provider_apisync.compat import get_fernet
+
     return get_fernet()
 
 
