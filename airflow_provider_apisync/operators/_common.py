@@ -9,6 +9,7 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
+from airflow_provider_apisync.operators.output_base import task_run_path
 
 try:  # Airflow 3.x
     from airflow.sdk.exceptions import AirflowFailException
@@ -29,23 +30,13 @@ def fail_fast(exc: BaseException) -> BaseException:
     return exc
 
 
-def airflow_home() -> str:
-    return os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-
-
 def run_folder(context: Mapping[str, Any], kind: str = "") -> ObjectStoragePath:
-    """``file://$AIRFLOW_HOME/apisync/<dag_id>/<task_id>/<run_id>/[kind]`` for this task run.
+    """``<[apisync] output_base>/<dag_id>/<task_id>/<run_id>[/map_<i>]/[kind]`` for this run.
 
-    The default for outputs, ledgers and reports when the user gives no URI; on
-    multi-worker deployments point ``output`` at shared object storage instead.
+    The default for outputs, ledgers and reports when the user gives no URI; see
+    :mod:`airflow_provider_apisync.operators.output_base` (one base for every worker).
     """
-    ti = context["ti"]
-    run_id = str(context.get("run_id") or getattr(ti, "run_id", "manual"))
-    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    path = ObjectStoragePath(f"file://{airflow_home()}/apisync/{ti.dag_id}/{ti.task_id}/{safe_run}")
-    if getattr(ti, "map_index", -1) not in (-1, None):
-        path = path / f"map_{ti.map_index}"
-    return path / kind if kind else path
+    return task_run_path(context, kind)
 
 
 def storage_path(uri: str | os.PathLike[str], *, field: str) -> ObjectStoragePath:
