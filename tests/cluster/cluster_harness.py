@@ -410,12 +410,15 @@ class Cluster:
         return str(run["dag_run_id"])
 
     def wait(self, dag_id: str, run_id: str, timeout: float = 240.0) -> str:
-        deadline = time.monotonic() + timeout
+        """Poll until the run is terminal; prints how long it took from the trigger."""
+        started = time.monotonic()
+        deadline = started + timeout
         state = "unknown"
         while time.monotonic() < deadline:
             run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
             state = str(run["state"])
             if state in TERMINAL:
+                print(f"{dag_id} {state} in {time.monotonic() - started:.0f}s")
                 return state
             time.sleep(1.5)
         raise TimeoutError(f"{dag_id} {run_id} still {state} after {timeout:.0f}s")
@@ -437,8 +440,10 @@ def running_cluster(dags: list[Path]) -> Iterator[Cluster]:
     logs = root / "logs"
     logs.mkdir()
     cluster = Cluster(root=root, dags=dags, procs=Processes(logs))
+    started = time.monotonic()
     try:
         cluster.start()
+        print(f"\ncluster up in {time.monotonic() - started:.0f}s (services, migrate, Airflow)")
         yield cluster
     finally:
         cluster.stop()
