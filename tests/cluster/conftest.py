@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_harness import Cluster, running_cluster
 
 from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
+from cluster.cluster_harness import Cluster, running_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = [

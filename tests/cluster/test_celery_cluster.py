@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from cluster_harness import BUCKET, WORKERS, Cluster
 
 from airflow_provider_apisync.testing import FakeApi, FakeAuth, Request
 from airflow_provider_apisync.testing.world import World
 from airflow_provider_apisync.testing.world import seed as world_seed
+from cluster.cluster_harness import BUCKET, WORKERS, Cluster
 
 pytestmark = pytest.mark.timeout(900)
 
