@@ -94,6 +94,7 @@ def get_provider_info() -> dict[str, Any]:
                         "allowed_hosts": "files.crm.example, cdn.crm.example",
                         "rate_limit": '{"requests": 100, "per_seconds": 60}',
                         "test_endpoint": "/me",
+                        "shared_store": '{"conn_id": "apisync_redis"}',
                     },
                 },
             }
@@ -185,5 +186,11 @@ def _conn_fields() -> dict[str, Any]:
         "test_endpoint": _field(
             "Test endpoint",
             "Path the Test button GETs (default: the base URL); pick one that needs auth.",
+        ),
+        "shared_store": _field(
+            "Shared store (JSON)",
+            'Share the rate budget and OAuth2 tokens across all workers: {"conn_id": '
+            '"apisync_redis"} names a redis connection (needs the [redis] extra); optional '
+            '"key_prefix".',
         ),
     }

@@ -2,10 +2,16 @@
 
 Each strategy only adds credentials to a prepared request; the session's host guard
 decides whether the request may leave at all.
+
+With a :class:`~airflow_provider_apisync.client.store.Fleet` attached (``attach_fleet``),
+OAuth2 tokens are cached in the shared store, encrypted: a fleet mints one access token per
+expiry (the minter holds a short store lock, the others wait for its token), and a rotated
+refresh token is written back durably, so the next run and every other worker use it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,12 +31,18 @@ from airflow_provider_apisync.client.errors import (
     error_for_status,
 )
 from airflow_provider_apisync.client.ratelimit import parse_retry_after
+from airflow_provider_apisync.client.store import Fleet, StoreUnavailable, identity_hash
 from airflow_provider_apisync.client.urls import redact_url, register_secret_param
 
 EXPIRY_MARGIN = 60.0
 """Refresh this many seconds before ``expires_in`` (a tenth of the lifetime if shorter)."""
 DEFAULT_LIFETIME = 3600.0
 """Assumed token lifetime when the server sends no usable ``expires_in``."""
+MINT_LOCK_S = 30.0
+"""How long a worker may hold the fleet's lock while it mints a token (then it expires)."""
+SHARED_POLL_S = 0.05
+
+log = logging.getLogger(__name__)
 
 SecretSink = Callable[[str], None]
 """Called with every secret minted at run time (the hook passes Airflow's ``mask_secret``)."""
@@ -141,6 +153,19 @@ class OAuth2Auth(AuthBase):
         if user_agent:
             self._token_session.headers["User-Agent"] = user_agent
         self.tokens_fetched = 0
+        self.fleet: Fleet | None = None
+
+    def attach_fleet(self, fleet: Fleet | None) -> None:
+        """Share tokens through ``fleet`` (only when it can encrypt them)."""
+        self.fleet = fleet if fleet is not None and fleet.keeps_secrets else None
+
+    @property
+    def _shared_name(self) -> str:
+        """The store document of this grant's access token (no secret in the name)."""
+        ident = identity_hash(
+            self.grant_type, self.token_url, self.client_id, self.scope, self.audience
+        )
+        return f"token:{ident}"
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self.access_token()
@@ -151,7 +176,8 @@ class OAuth2Auth(AuthBase):
     def access_token(self) -> str:
         """The cached token, or a fresh one when it is missing or about to expire."""
         with self._lock:
-            if self._token is None or self._clock() >= self._expires_at:
+            stale = self._token is None or self._clock() >= self._expires_at
+            if stale and not self._fetch_shared():
                 self._fetch()
             assert self._token is not None
             return self._token
@@ -171,6 +197,7 @@ class OAuth2Auth(AuthBase):
             used = getattr(self._used, "token", None)
             if used is not None and self._token == used:
                 self._token = None
+                self._forget_shared(used)
             return used is not None
 
     def close(self) -> None:
@@ -238,6 +265,70 @@ class OAuth2Auth(AuthBase):
     def _rotated(self, refresh_token: str) -> None:
         """Hook for grants that keep refresh tokens."""
 
+    def _adopt_shared_refresh(self) -> None:
+        """Hook: take the fleet's newest refresh token before minting."""
+
+    # -- the fleet's token cache -----------------------------------------------------------
+    def _adopt(self, doc: dict[str, Any] | None) -> bool:
+        """Use the fleet's token when it is still fresh; True when adopted."""
+        if not doc or not isinstance(doc.get("access_token"), str):
+            return False
+        left = float(doc.get("expires_at", 0)) - time.time()
+        if left <= 0:
+            return False
+        self._token = doc["access_token"]
+        self._on_secret(self._token)
+        self._expires_at = self._clock() + left
+        return True
+
+    def _fetch_shared(self) -> bool:
+        """Adopt the fleet's token, or mint it for the fleet under the store lock.
+
+        False when there is no fleet or the store is unreachable: mint locally instead.
+        """
+        fleet = self.fleet
+        if fleet is None:
+            return False
+        name = self._shared_name
+        deadline = time.monotonic() + MINT_LOCK_S
+        try:
+            while True:
+                if self._adopt(fleet.load(name)):
+                    return True
+                lock = fleet.lock(name, MINT_LOCK_S)
+                if lock is not None:
+                    break
+                if time.monotonic() > deadline:
+                    return False  # the minter hangs: mint our own
+                time.sleep(SHARED_POLL_S)
+            try:
+                if self._adopt(fleet.load(name)):  # minted while we took the lock
+                    return True
+                self._adopt_shared_refresh()
+                wall = time.time()
+                started = self._clock()
+                self._fetch()
+                left = self._expires_at - started
+                if left > 0:
+                    doc = {"access_token": self._token, "expires_at": wall + left}
+                    fleet.save(name, doc, ttl=left)
+                return True
+            finally:
+                fleet.unlock(name, lock)
+        except StoreUnavailable:
+            return self._token is not None and self._clock() < self._expires_at
+
+    def _forget_shared(self, token: str) -> None:
+        """The API refused ``token``: drop it from the fleet too (if still the shared one)."""
+        if self.fleet is None:
+            return
+        try:
+            doc = self.fleet.load(self._shared_name)
+            if doc and doc.get("access_token") == token:
+                self.fleet.forget(self._shared_name)
+        except StoreUnavailable:
+            return
+
 
 class OAuth2ClientCredentials(OAuth2Auth):
     """OAuth2 client credentials grant (RFC 6749 section 4.4)."""
@@ -249,10 +340,13 @@ class OAuth2ClientCredentials(OAuth2Auth):
 
 
 class OAuth2RefreshToken(OAuth2Auth):
-    """OAuth2 refresh token grant; a rotated refresh token replaces the old one for the run.
+    """OAuth2 refresh token grant; a rotated refresh token replaces the old one.
 
-    Airflow secrets backends are mostly read-only, so the rotated token is not written
-    back: it lives as long as this object (one task run).
+    Without a fleet the rotated token lives as long as this object (one task run): Airflow
+    secrets backends are mostly read-only. With a fleet it is written back to the shared
+    store (encrypted, no expiry) and read by the next run and every worker. The document
+    remembers which connection token it descends from: when an admin puts a new refresh
+    token in the connection (re-authorisation), that one wins over the stored chain.
     """
 
     grant_type = "refresh_token"
@@ -274,6 +368,28 @@ class OAuth2RefreshToken(OAuth2Auth):
 
     def _rotated(self, refresh_token: str) -> None:
         self._refresh_token = refresh_token
+        if self.fleet is None:
+            return
+        doc = {"seed": self._seed(), "refresh_token": refresh_token}
+        try:
+            self.fleet.save("refresh_token", doc, ttl=None)
+        except StoreUnavailable:
+            log.warning(
+                "the rotated refresh token could not be written to the shared store: this "
+                "run goes on with it, but the next run will fail with invalid_grant unless the "
+                "store comes back first. See docs/runbooks.md 'refresh token rejected'."
+            )
+
+    def _seed(self) -> str:
+        return identity_hash("seed", self.initial_refresh_token)
+
+    def _adopt_shared_refresh(self) -> None:
+        if self.fleet is None:
+            return
+        doc = self.fleet.load("refresh_token")
+        if doc and doc.get("seed") == self._seed() and isinstance(doc.get("refresh_token"), str):
+            self._refresh_token = doc["refresh_token"]
+            self._on_secret(self._refresh_token)
 
     @property
     def current_refresh_token(self) -> str:

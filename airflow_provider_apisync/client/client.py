@@ -40,6 +40,7 @@ from airflow_provider_apisync.client.ratelimit import (
 )
 from airflow_provider_apisync.client.retry import RequestFacts, RetryPolicy
 from airflow_provider_apisync.client.session import GuardedSession
+from airflow_provider_apisync.client.store import Fleet
 from airflow_provider_apisync.client.urls import HostGuard, join_url, path_of, redact_url
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class ApiClient:
     ``quota_floor`` keeps that many units of the server's quota unused (for other
     consumers): the throttle waits for the reset when the remaining quota reaches it.
     One client is meant to be shared by all threads of a task (pacing and budget are).
+    ``fleet`` (optional) shares the budget, quota news and OAuth2 tokens with every other
+    worker through a shared store (see ``client.store``).
     """
 
     def __init__(
@@ -88,8 +91,12 @@ class ApiClient:
         sleep: Callable[[float], None] = time.sleep,
         pool_size: int = 32,
         quota_floor: int = 0,
+        fleet: Fleet | None = None,
     ) -> None:
         self.config = config
+        self.fleet = fleet
+        if fleet is not None and fleet.metrics is None:
+            fleet.metrics = metrics
         self._on_secret = on_secret
         self._reload_config = reload_config
         self._sleep = sleep
@@ -113,6 +120,7 @@ class ApiClient:
             max_wait=config.max_retry_wait,
             sleep=sleep,
             on_wait=self.stats.throttle,
+            fleet=fleet,
         )
 
     # -- public API -------------------------------------------------------------------
@@ -245,13 +253,16 @@ class ApiClient:
 
     # -- internals --------------------------------------------------------------------
     def _build_auth(self, config: ClientConfig) -> Any:
-        return build_auth(
+        auth = build_auth(
             config.auth,
             timeout=config.timeout,
             verify=config.verify,
             user_agent=config.user_agent,
             on_secret=self._on_secret,
         )
+        if isinstance(auth, OAuth2Auth):
+            auth.attach_fleet(self.fleet)
+        return auth
 
     def _recover_auth(self, error: ApiAuthError | None = None, auth_used: Any = None) -> bool:
         """After a 401 (or a refused token grant): True when a retry may now succeed.

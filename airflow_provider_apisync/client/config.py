@@ -51,6 +51,7 @@ KNOWN_EXTRA = {
     "user_agent",
     "correlation_header",
     "test_endpoint",
+    "shared_store",
 }
 EXTRA_PREFIX = "extra__apisync__"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
@@ -82,6 +83,14 @@ class RateBudget:
 
 
 @dataclass(frozen=True)
+class SharedStoreSettings:
+    """The extra ``shared_store``: which Redis connection holds the fleet's shared state."""
+
+    conn_id: str
+    key_prefix: str = "apisync"
+
+
+@dataclass(frozen=True)
 class ClientConfig:
     """Everything :class:`ApiClient` needs to talk to one system."""
 
@@ -98,6 +107,8 @@ class ClientConfig:
     correlation_header: str = "X-Request-ID"
     test_endpoint: str = ""
     """What ``test_connection`` GETs (relative to the base URL); empty = the base URL."""
+    shared_store: SharedStoreSettings | None = None
+    """Share budget, quota news and OAuth2 tokens across workers (None: per process)."""
 
 
 def config_from_connection(
@@ -162,6 +173,7 @@ def _build(
         user_agent=_line(ex, "user_agent") or DEFAULT_USER_AGENT,
         correlation_header=_header_name(ex, "correlation_header") or "X-Request-ID",
         test_endpoint=_str(ex, "test_endpoint") or "",
+        shared_store=_shared_store(ex.get("shared_store")),
     )
 
 
@@ -301,6 +313,7 @@ _EXAMPLES = {
     "timeout": "[10, 60]",
     "allowed_hosts": '["files.example", "https://cdn.example:8443"]',
     "rate_limit": '{"requests": 100, "per_seconds": 60}',
+    "shared_store": '{"conn_id": "apisync_redis"}',
 }
 
 
@@ -434,6 +447,32 @@ def _rate_limit(value: Any) -> RateBudget | None:
             fix,
         ) from None
     return RateBudget(int(requests), per_seconds)
+
+
+_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def _shared_store(value: Any) -> SharedStoreSettings | None:
+    value = _json_value("shared_store", value)
+    if value is None:
+        return None
+    fix = 'e.g. {"conn_id": "apisync_redis"} naming an Airflow connection of type redis.'
+    if not isinstance(value, Mapping):
+        raise ApiConfigError("shared_store", "must be an object with 'conn_id'.", fix)
+    unknown = sorted(set(value) - {"conn_id", "key_prefix"})
+    if unknown:
+        raise ApiConfigError("shared_store", f"has unknown keys {unknown}.", fix)
+    conn_id = value.get("conn_id")
+    if not isinstance(conn_id, str) or not conn_id.strip():
+        raise ApiConfigError("shared_store", "needs 'conn_id', the Redis connection id.", fix)
+    prefix = value.get("key_prefix", "apisync")
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+        raise ApiConfigError(
+            "shared_store",
+            f"key_prefix {prefix!r} must be 1-64 letters, digits or _ . : -.",
+            'e.g. "key_prefix": "apisync_prod".',
+        )
+    return SharedStoreSettings(conn_id.strip(), prefix)
 
 
 def _int(ex: Mapping[str, Any], key: str, default: int, minimum: int = 0) -> int:

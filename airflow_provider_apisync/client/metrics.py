@@ -2,18 +2,19 @@
 
 Sink names (the hook prefixes them with ``apisync.``):
 
-========================  ======  ==========================================================
-name                      kind    meaning
-========================  ======  ==========================================================
-``requests``              incr    logical requests (one per ``ApiClient.request`` call)
-``attempts``              incr    HTTP attempts (requests + retries)
-``retries``               incr    attempts repeated after a retryable failure
-``throttled``             incr    waits caused by rate limits (proactive or after a 429)
-``throttled_ms``          timing  length of each such wait
-``rate_limited``          incr    responses refusing for quota reasons (429, quota 403)
-``errors.<category>``     incr    logical requests that failed, by taxonomy category
-``latency``               timing  duration of each attempt
-========================  ======  ==========================================================
+=============================  ======  =====================================================
+name                           kind    meaning
+=============================  ======  =====================================================
+``requests``                   incr    logical requests (one per ``ApiClient.request`` call)
+``attempts``                   incr    HTTP attempts (requests + retries)
+``retries``                    incr    attempts repeated after a retryable failure
+``throttled``                  incr    waits caused by rate limits (proactive or after a 429)
+``throttled_ms``               timing  length of each such wait
+``rate_limited``               incr    responses refusing for quota reasons (429, quota 403)
+``errors.<category>``          incr    logical requests that failed, by taxonomy category
+``latency``                    timing  duration of each attempt
+``shared_store.unavailable``   incr    the shared store went away: per-process state from now
+=============================  ======  =====================================================
 """
 
 from __future__ import annotations

@@ -18,6 +18,11 @@ eating 429s:
   time between windows (legacy headers announce the limit and the reset, not the window).
 - **Retry-After**: a 429 closes the gate for every thread until the server's hint.
 - **budget**: an optional token bucket from the connection's ``rate_limit``.
+- **fleet** (optional :class:`~airflow_provider_apisync.client.store.Fleet`): the budget
+  moves to the shared store (one atomic GCRA reservation per request, spread evenly over
+  every worker of the fleet), and what responses announce (a 429's ``Retry-After``, a spent
+  quota) is published so every worker waits. While the store is unreachable the
+  per-process budget above applies again.
 
 Waits longer than ``max_wait`` are not slept: :class:`QuotaWaitTooLong` is raised so the
 task can give its worker slot back (the client turns it into ``ApiRateLimitError``).
@@ -38,6 +43,7 @@ from airflow_provider_apisync.client.ratelimit_headers import (
     parse_sf_list,
     reset_to_epoch,
 )
+from airflow_provider_apisync.client.store import Fleet, StoreUnavailable
 
 __all__ = [
     "MAX_RESET_S",
@@ -86,8 +92,10 @@ class Throttle:
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[float], None] | None = None,
         pace_share: float = PACE_SHARE,
+        fleet: Fleet | None = None,
     ) -> None:
         self.budget = budget
+        self.fleet = fleet
         self.floor = floor
         self.max_wait = max_wait
         self.pace_share = pace_share
@@ -132,7 +140,9 @@ class Throttle:
 
         Raises :class:`QuotaWaitTooLong` when the quota comes back later than ``max_wait``.
         """
-        waited = 0.0
+        shared = self._fleet_admit()
+        self._local.shared = shared is not None
+        waited = shared or 0.0
         while True:
             with self._lock:
                 now = self._clock()
@@ -152,6 +162,45 @@ class Throttle:
             self._on_wait(waited)
         return waited
 
+    def _fleet_admit(self) -> float | None:
+        """Wait for the fleet's slot; None when there is no fleet or it is unreachable."""
+        if self.fleet is None:
+            return None
+        interval = 0.0
+        if self.budget:
+            interval = self.budget.per_seconds / (self.budget.requests * self.pace_share)
+        try:
+            admission = self.fleet.admit(interval, self.max_wait, self.floor)
+        except StoreUnavailable:
+            return None
+        if not admission.reserved:
+            raise QuotaWaitTooLong(admission.wait, self.status)
+        if admission.wait > 0:
+            self._sleep(admission.wait)
+        return admission.wait
+
+    def _publish(
+        self, status: RateLimitStatus | None, rejected: bool, retry_after: float | None
+    ) -> None:
+        """Tell the fleet what this response taught: a 429's window, the remaining quota."""
+        if self.fleet is None:
+            return
+        remaining = 0 if rejected else (status.remaining if status else None)
+        reset_in = status.reset_in(self._clock()) if status and status.reset_at else None
+        if rejected and retry_after is None and reset_in is None:
+            return
+        if not rejected and (remaining is None or reset_in is None):
+            return
+        try:
+            self.fleet.publish(
+                remaining=remaining,
+                reset_in=reset_in,
+                limit=status.limit if status else None,
+                retry_after=retry_after if rejected else None,
+            )
+        except StoreUnavailable:
+            return
+
     def observe(
         self,
         status: RateLimitStatus | None,
@@ -160,6 +209,7 @@ class Throttle:
         retry_after: float | None = None,
     ) -> None:
         """Record a response: its announced quota, and whether it was a 429."""
+        self._publish(status, rejected, retry_after)
         with self._lock:
             now = self._clock()
             later = self._counted_later()
@@ -276,6 +326,10 @@ class Throttle:
             float(self.budget.requests), self._tokens + (now - self._refilled) * rate
         )
         self._refilled = now
+        if getattr(self._local, "shared", False):
+            # the fleet's budget admitted it; the local bucket still counts it, so a fall
+            # back to per-process state (store down) does not start with a full burst
+            return 0.0
         return 0.0 if self._tokens >= 1 else (1 - self._tokens) / rate
 
     def _admit(self, now: float) -> float:

@@ -127,8 +127,8 @@ def _systems(doc: DagDoc, systems: Mapping[str, SystemDoc]) -> list[str]:
         ]
     out += [
         "Credentials are only sent to the connection's own origin (plus its "
-        "`allowed_hosts`); rotated OAuth2 refresh tokens are not written back to the "
-        "secrets backend.",
+        "`allowed_hosts`); rotated OAuth2 refresh tokens outlive the task run only through "
+        "a shared store (`shared_store`), never written to the secrets backend.",
         "",
     ]
     return out

@@ -107,8 +107,11 @@ def describe_config(conn_id: str, config: ClientConfig) -> SystemDoc:
     notes = []
     if auth.auth_type == "oauth2_refresh_token":
         notes.append(
-            "Rotated refresh tokens are kept for the task run only, not written back to the "
-            "secrets backend."
+            "Rotated refresh tokens are written back to the shared store (encrypted) for the "
+            "next run and every worker."
+            if config.shared_store
+            else "Rotated refresh tokens are kept for the task run only (set `shared_store` to "
+            "keep them across runs and workers)."
         )
     return SystemDoc(conn_id, True, tuple(facts), tuple(notes))
 

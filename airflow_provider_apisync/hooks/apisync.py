@@ -26,7 +26,9 @@ from airflow_provider_apisync.client.config import (
     config_from_connection,
     unknown_extra_keys,
 )
+from airflow_provider_apisync.client.store import SharedQuota, StoreUnavailable
 from airflow_provider_apisync.client.urls import join_url, redact_url
+from airflow_provider_apisync.hooks.shared_store import fleet_for
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.client.pagination import Pages, Paginator
@@ -155,12 +157,17 @@ class ApiSyncHook(BaseHook):
                 if client is None:
                     config = self.load_config()
                     _log_version_pins(self.apisync_conn_id, config.base_url, config.headers)
+                    kwargs = dict(self._client_kwargs)
+                    if "fleet" not in kwargs:
+                        kwargs["fleet"] = fleet_for(
+                            config, self.apisync_conn_id, self.get_connection
+                        )
                     client = self._client = ApiClient(
                         config,
                         on_secret=_mask,
                         reload_config=self.load_config,
                         metrics=_metric,
-                        **self._client_kwargs,
+                        **kwargs,
                     )
         return client
 
@@ -214,6 +221,19 @@ class ApiSyncHook(BaseHook):
     def rate_limit_status(self, endpoint: str = "/") -> RateLimitStatus:
         """The quota the API announces for ``endpoint`` (limit, remaining, reset_at)."""
         return self.client.rate_limit_status(endpoint)
+
+    def shared_quota(self) -> SharedQuota | None:
+        """What the fleet knows about this connection's quota, without sending a request.
+
+        None without a shared store, or while it is unreachable.
+        """
+        fleet = self.client.fleet
+        if fleet is None:
+            return None
+        try:
+            return fleet.quota()
+        except StoreUnavailable:
+            return None
 
     def test_connection(self) -> tuple[bool, str]:
         """One GET of ``test_endpoint`` (default: the base URL), no retries, no secrets shown.

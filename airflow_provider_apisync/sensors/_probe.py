@@ -86,7 +86,10 @@ def make_probe_client(client: ApiClient) -> ApiClient:
     Auth, the host guard, the 401 credential reload and audit lines stay as they are.
     """
     client.retry_policy = ProbeRetryPolicy(max_retries=PROBE_RETRIES, max_wait=PROBE_MAX_WAIT)
-    client.throttle = ObserveOnlyThrottle(None, on_wait=client.stats.throttle)
+    # a probe never waits, but what it learns (a 429's window) still reaches the fleet
+    client.throttle = ObserveOnlyThrottle(
+        None, on_wait=client.stats.throttle, fleet=client.throttle.fleet
+    )
     return client
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
@@ -34,6 +35,11 @@ class RateLimitWindowSensor(ApiSensorBase):
     When the window is closed the sensor waits until the announced reset (+ ``reset_margin``)
     — deferred on a ``DateTimeTrigger`` when ``deferrable`` — or ``poke_interval`` when the
     API gives no reset hint. Auth errors fail at once (``AirflowFailException``).
+
+    With a shared store on the connection (extra ``shared_store``), the sensor first reads
+    what the fleet already knows: while another worker's 429 or spent quota says the window
+    is closed, it waits for that reset without sending a probe (``"source": "shared_store"``
+    in the XCom); its own probes' findings are published to the fleet.
     Returns (XCom) ``{"open", "remaining", "limit", "reset_at", "status", "endpoint"}``.
 
     :param apisync_conn_id: the ``apisync`` connection.
@@ -76,6 +82,9 @@ class RateLimitWindowSensor(ApiSensorBase):
         self.reset_margin = float(reset_margin)
 
     def check(self, context: Context) -> CheckResult:
+        known = self._fleet_knows_closed()
+        if known is not None:
+            return known
         paths = QuotaPaths(self.remaining_path, self.reset_path, self.limit_path)
         try:
             resp = self.probe_client.request(self.method, self.endpoint)
@@ -89,6 +98,25 @@ class RateLimitWindowSensor(ApiSensorBase):
             status = quota_from_response(resp, paths)
             http_status = resp.status_code
         return self._judge(status or RateLimitStatus(), http_status)
+
+    def _fleet_knows_closed(self) -> CheckResult | None:
+        """A closed-window result from the shared store, or None (probe the API)."""
+        shared = self.hook.shared_quota()
+        if shared is None:
+            return None
+        wait = shared.closed_for(self.min_remaining)
+        if wait <= 0:
+            return None
+        now = time.time()
+        reset_at = datetime.fromtimestamp(now + wait, tz=timezone.utc)
+        remaining = 0 if shared.blocked_for > 0 else shared.remaining
+        self.log.info(
+            "The fleet's shared store says the window is closed for another %.1fs: no probe", wait
+        )
+        status = RateLimitStatus(limit=shared.limit, remaining=remaining, reset_at=reset_at)
+        result = self._judge(status, 0)
+        result.xcom.update(status=None, source="shared_store")
+        return result
 
     def _judge(self, status: RateLimitStatus, http_status: int) -> CheckResult:
         now = time.time()
