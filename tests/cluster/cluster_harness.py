@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ class Processes:
         for proc in reversed(list(self.procs.values())):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 8
         for proc in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
@@ -327,6 +328,59 @@ class Cluster:
 
     def stop(self) -> None:
         self.procs.stop()
+
+    # -- Celery remote control -------------------------------------------------------
+    def celery_control(self) -> Any:
+        from celery import Celery
+
+        app = Celery(broker=f"redis://127.0.0.1:{self.redis_port}/0")
+        return app.control
+
+    def node(self, worker: str) -> str:
+        return f"{worker}@{socket.gethostname()}"
+
+    @contextlib.contextmanager
+    def alternating_workers(self, dag_id: str) -> Iterator[None]:
+        """Hand each new task of ``dag_id`` to the other worker (Celery remote control).
+
+        Only one worker consumes the queue at a time; as soon as a task instance runs on
+        it, the consumers swap. A sequential DAG then crosses machines at every step: each
+        task reads what a task on the other worker wrote. Both consume again afterwards.
+        """
+        control, queue = self.celery_control(), "default"
+        active = WORKERS[0]
+        control.cancel_consumer(queue, destination=[self.node(WORKERS[1])], reply=True)
+        stop = threading.Event()
+        seen: set[tuple[str, int]] = set()
+
+        def steer() -> None:
+            nonlocal active
+            while not stop.wait(0.3):
+                with contextlib.suppress(Exception):
+                    runs = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=5")["dag_runs"]
+                    for run in runs:
+                        for ti in self.task_instances(dag_id, run["dag_run_id"]):
+                            key = (ti["task_id"], ti["map_index"])
+                            if ti["hostname"] == active and key not in seen:
+                                seen.add(key)
+                                other = WORKERS[1] if active == WORKERS[0] else WORKERS[0]
+                                control.add_consumer(
+                                    queue, destination=[self.node(other)], reply=True
+                                )
+                                control.cancel_consumer(
+                                    queue, destination=[self.node(active)], reply=True
+                                )
+                                active = other
+
+        thread = threading.Thread(target=steer, name="steer-workers", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(10)
+            for worker in WORKERS:
+                control.add_consumer(queue, destination=[self.node(worker)], reply=True)
 
     # -- AWS (moto) -------------------------------------------------------------------
     def boto(self, service: str) -> Any:

@@ -1,4 +1,4 @@
-"""One distributed Airflow for every test in tests/cluster/ (started once per session).
+"""One distributed Airflow for every test in tests/cluster/ (started once, stopped after them).
 
 See ``cluster_harness.py``. The demo world (CRM, ERP ... as FakeApi tenants) runs in this
 process; every connection lives in Secrets Manager (moto), none in the environment.
@@ -32,13 +32,13 @@ def _missing() -> list[str]:
     return missing
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world() -> Iterator[World]:
     with running_world(WorldConfig()) as w:
         yield w
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(world: World) -> Iterator[Cluster]:
     missing = _missing()
     if missing:
