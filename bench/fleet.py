@@ -14,6 +14,8 @@ process (forkserver) with 2 threads, sending GETs for DURATION_S seconds.
 utilisation = requests the server admitted in the run's full windows / (windows x LIMIT)
 (the first and last, partial windows left out); 429s = responses refused by the server.
 
+Targets (exit 1 when missed): shared budget 0 x 429 and utilisation >= 0.85 at every size.
+
 Run: .venv/bin/python bench/fleet.py [--duration 6]
 """
 
@@ -99,6 +101,11 @@ def main() -> None:
         ["budget", "processes", "admitted", "429s", "429 share", "utilisation", "failed"],
         rows,
     )
+    missed = [r for r in rows if r[0].startswith("shared") and (r[3] or r[5] < 0.85 or r[6])]
+    if missed:
+        print(f"\nTARGET MISSED (shared: 0 x 429, utilisation >= 0.85): {missed}")
+        sys.exit(1)
+    print("\nTargets met: shared budget 0 x 429 and utilisation >= 0.85 at every fleet size.")
 
 
 if __name__ == "__main__":

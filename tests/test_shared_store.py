@@ -246,3 +246,36 @@ def test_a_spent_quota_seen_by_one_worker_makes_the_others_wait(redis_flushed):
         times = [r.at for r in api.log("GET")]
         assert limit.window_index(times[-1]) == limit.window_index(times[0]) + 1
         assert b.stats.summary()["throttled"] == 1
+
+
+def test_hooks_share_one_token_encrypted_with_airflows_fernet_key(
+    redis_flushed, set_conn, monkeypatch
+):
+    from airflow.sdk.crypto import get_fernet
+
+    from airflow_provider_apisync.hooks import ApiSyncHook
+
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", FERNET_KEY)
+    get_fernet.cache_clear()
+    redis_conn = f'{{"conn_type": "redis", "host": "127.0.0.1", "port": {redis_flushed.port}}}'
+    monkeypatch.setenv("AIRFLOW_CONN_APISYNC_REDIS", redis_conn)
+    try:
+        with FakeApi(seed={"contacts": 2}) as api:
+            extra = {
+                "auth_type": "oauth2_client_credentials",
+                "token_url": api.token_url,
+                "shared_store": {"conn_id": "apisync_redis"},
+            }
+            set_conn("crm_fleet", api.url, login=CLIENT_ID, password=CLIENT_SECRET, extra=extra)
+            for _ in range(3):  # three tasks, one after the other (or on three workers)
+                ApiSyncHook("crm_fleet").request("GET", "/contacts/1")
+            assert len(api.auth.grants("client_credentials")) == 1
+            import redis
+
+            raw = redis.Redis(port=redis_flushed.port)
+            keys = [k.decode() for k in raw.keys("*")]
+            assert any(k.startswith(f"apisync:{api.origin}:crm_fleet:token:") for k in keys)
+            values = b"".join(raw.get(k) or b"" for k in keys if raw.type(k) == b"string")
+            assert api.auth.minted_secrets[0].encode() not in values
+    finally:
+        get_fernet.cache_clear()

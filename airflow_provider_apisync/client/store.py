@@ -19,7 +19,7 @@ be reached; times are *relative seconds* so workers never compare their own cloc
 origin + account and is what :class:`~airflow_provider_apisync.client.ratelimit.Throttle`
 and the OAuth2 strategies use. Without a fleet (the default) every process keeps its own
 state, exactly as before. When the store is unreachable, :class:`Fleet` logs ONE WARNING
-per process (and counts ``apisync.shared_store.unavailable``), then raises
+per process and outage (and counts ``apisync.shared_store.unavailable``), then raises
 :class:`StoreUnavailable` for ``RETRY_AFTER_S`` without trying, so callers fall back to
 their per-process state at no cost; no request fails because of the store.
 """
@@ -135,7 +135,6 @@ class _Health:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.down_until = 0.0
-        self.warned = False
         self.down = False
 
 
@@ -252,12 +251,10 @@ class Fleet:
     def _went_down(self, exc: StoreUnavailable) -> None:
         health = self._health
         with health.lock:
-            first_episode = not health.down
+            first_episode = not health.down  # one WARNING and one count per outage
             health.down = True
             health.down_until = time.monotonic() + RETRY_AFTER_S
-            warn = not health.warned
-            health.warned = True
-        if warn:
+        if first_episode:
             log.warning(
                 "shared store %s unreachable (%s): each worker falls back to its own rate-limit "
                 "budget and token cache; tasks go on. See docs/runbooks.md 'Redis unavailable'.",

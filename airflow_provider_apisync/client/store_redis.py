@@ -11,7 +11,8 @@ with skewed clocks still agree:
 - ``publish``: what one response announced, merged (same window: the lower remaining wins).
 
 Values are opaque bytes (the :class:`~airflow_provider_apisync.client.store.Fleet` encrypts
-them). Connection errors and timeouts become :class:`StoreUnavailable`.
+them). Every Redis error (connection, timeout, auth, a read-only replica, out of memory)
+becomes :class:`StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -140,12 +141,9 @@ class RedisStore:
                 "pip install 'airflow-provider-apisync[redis]'"
             ) from None
         self.name = f"redis://{host}:{port}/{db}"
-        self._errors: tuple[type[BaseException], ...] = (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            redis.exceptions.BusyLoadingError,
-            OSError,
-        )
+        # any Redis failure (down, auth, READONLY replica, OOM) means "no shared state now":
+        # the caller falls back per process; a request never fails because of the store
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         self._redis = redis.Redis(
             host=host,
             port=port,
