@@ -94,6 +94,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "config": _config(),
         "plugins": [
             {
                 "name": "apisync_webhooks",
@@ -131,6 +132,28 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
+    }
+
+
+def _config() -> dict[str, Any]:
+    """The ``[apisync]`` section of ``airflow.cfg`` (shown by ``airflow config list``)."""
+    return {
+        "apisync": {
+            "description": "Defaults of the API Sync provider.",
+            "options": {
+                "output_base": {
+                    "description": "Base URI of every file apisync writes when a task gives "
+                    "none: pull output, push ledgers and dead letters, reconcile reports, bulk "
+                    "jobs, checkpoint files, webhook bodies. Empty: file://$AIRFLOW_HOME/apisync. "
+                    "Distributed executors (Celery, Kubernetes, Edge ...) need shared storage "
+                    "here, e.g. s3://bucket/apisync; a local path then fails the task at once.",
+                    "version_added": "0.1.0",
+                    "type": "string",
+                    "example": "s3://my-bucket/apisync",
+                    "default": "",
+                }
+            },
+        }
     }
 
 

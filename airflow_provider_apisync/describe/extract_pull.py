@@ -18,7 +18,7 @@ from airflow_provider_apisync.describe.values import (
     size,
 )
 
-RUN_FOLDER = "file://$AIRFLOW_HOME/apisync/<dag_id>/<task_id>/<run_id>/"
+RUN_FOLDER = "<[apisync] output_base>/<dag_id>/<task_id>/<run_id>/"
 MANIFEST_KEYS = (
     "uri",
     "files",
@@ -189,8 +189,8 @@ def pull(task: Any) -> Extract:
         found.limits.append("De-duplication holds one key per record in memory.")
     if not output:
         found.limits.append(
-            "The default output is the worker's local disk: on multi-worker deployments set "
-            "`output` to shared storage (`s3://`, `gs://` ...)."
+            "The default output is under `[apisync] output_base`, the worker's local disk "
+            "unless set: multi-worker deployments set it to shared storage (`s3://` ...)."
         )
     return found
 
@@ -355,8 +355,8 @@ def bulk(task: Any) -> Extract:
         )
     if not output:
         found.limits.append(
-            "The default output is the worker's local disk: on multi-worker deployments set "
-            "`output` to shared storage."
+            "The default output is under `[apisync] output_base`, the worker's local disk "
+            "unless set: multi-worker deployments set it to shared storage."
         )
     return found
 

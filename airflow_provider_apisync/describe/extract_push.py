@@ -19,7 +19,7 @@ from airflow_provider_apisync.describe.values import (
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _FIELD = re.compile(r"\{([^{}\s]+)\}")
-DEFAULT_BASE = "file://$AIRFLOW_HOME/apisync"
+DEFAULT_BASE = "<[apisync] output_base>"
 KEY_RECIPE = (
     "`as1-` + SHA-256 over the target origin, method, URL path, record key and payload hash"
 )
@@ -150,8 +150,9 @@ def push(task: Any) -> Extract:
         )
     if not getattr(task, "ledger_uri", None):
         found.limits.append(
-            "The ledger defaults to the worker's local disk: on multi-worker deployments set "
-            "`ledger_uri` to shared storage, or a retry on another worker resends everything."
+            "The ledger is under `[apisync] output_base`, the worker's local disk unless set: "
+            "multi-worker deployments set it to shared storage, or a retry on another worker "
+            "resends everything."
         )
     return found
 

@@ -24,7 +24,8 @@ import msgspec
 
 from airflow_provider_apisync.client.jsonl import encode_lines, iter_lines
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.locations import run_folder, run_segment, storage_path
+from airflow_provider_apisync.operators.locations import run_folder, storage_path
+from airflow_provider_apisync.operators.output_base import task_run_path
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,13 @@ _decoder = msgspec.json.Decoder()
 def task_run_folder(
     context: Mapping[str, Any], kind: str, base: str | None = None, *, field: str = "uri"
 ) -> ObjectStoragePath:
-    """``<base>/<dag_id>/<task_id>/<run_id>[/map_<i>]/<kind>``; default base under AIRFLOW_HOME.
+    """``<base>/<dag_id>/<task_id>/<run_id>[/map_<i>]/<kind>``; base: ``[apisync] output_base``.
 
     Scoping by task run keeps two runs (or two mapped instances) from sharing a ledger.
     """
     if not base:
         return run_folder(context, kind)
-    ti = context["ti"]
-    run_id = str(context.get("run_id") or getattr(ti, "run_id", "manual"))
-    path = storage_path(base, field=field) / ti.dag_id / ti.task_id / run_segment(run_id)
-    if getattr(ti, "map_index", -1) not in (-1, None):
-        path = path / f"map_{ti.map_index}"
-    return path / kind
+    return task_run_path(context, kind, storage_path(base, field=field))
 
 
 def _segment_name(try_number: int, seq: int) -> str:

@@ -8,38 +8,18 @@ from typing import Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.compat import ObjectStoragePath
+from airflow_provider_apisync.operators.output_base import airflow_home, run_segment, task_run_path
 
-
-def airflow_home() -> str:
-    return os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+__all__ = ["airflow_home", "run_folder", "run_segment", "storage_path"]
 
 
 def run_folder(context: Mapping[str, Any], kind: str = "") -> ObjectStoragePath:
-    """``file://$AIRFLOW_HOME/apisync/<dag_id>/<task_id>/<run_id>/[kind]`` for this task run.
+    """``<[apisync] output_base>/<dag_id>/<task_id>/<run_id>[/map_<i>]/[kind]`` for this run.
 
-    The default for outputs, ledgers and reports when the user gives no URI; on
-    multi-worker deployments point ``output`` at shared object storage instead.
+    The default for outputs, ledgers and reports when the user gives no URI; see
+    :mod:`airflow_provider_apisync.operators.output_base` (one base for every worker).
     """
-    ti = context["ti"]
-    safe_run = run_segment(str(context.get("run_id") or getattr(ti, "run_id", "manual")))
-    path = ObjectStoragePath(f"file://{airflow_home()}/apisync/{ti.dag_id}/{ti.task_id}/{safe_run}")
-    if getattr(ti, "map_index", -1) not in (-1, None):
-        path = path / f"map_{ti.map_index}"
-    return path / kind if kind else path
-
-
-def run_segment(run_id: str) -> str:
-    """``run_id`` as one folder name; dot-only ids (``.``/``..``, which Airflow's default
-    run id pattern allows) are refused: they would make runs share or climb folders."""
-    safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    if safe_run.strip(".") == "":
-        raise ApiConfigError(
-            "run_id",
-            f"'{run_id}' cannot name a run folder: dot-only names would make runs share a "
-            "folder or climb out of it.",
-            "trigger the run with another run id.",
-        )
-    return safe_run
+    return task_run_path(context, kind)
 
 
 def storage_path(uri: str | os.PathLike[str], *, field: str) -> ObjectStoragePath:

@@ -74,7 +74,7 @@ class ApiPullOperator(BaseOperator):
     :param paginator: ``"auto"`` (default), a kind name, or a paginator object.
     :param records_path: dotted path of the records list; detected when None (templated).
     :param output: folder URI for the files (templated); default
-        ``file://$AIRFLOW_HOME/apisync/<dag_id>/<task_id>/<run_id>/``.
+        ``<[apisync] output_base>/<dag_id>/<task_id>/<run_id>/``.
     :param incremental: :class:`Incremental` high-water-mark settings.
     :param primary_key: field path(s) identifying a record; duplicates within the run are
         dropped (first one wins) and a missing key is a contract violation.

@@ -54,11 +54,13 @@ class Outcome:
 
 
 def payload_folder(source: WebhookSource) -> ObjectStoragePath:
-    """Where bodies of this source go: ``payload_folder`` or ``$AIRFLOW_HOME/apisync/webhooks``."""
-    from airflow_provider_apisync.operators._common import airflow_home, storage_path
+    """Where bodies go: ``payload_folder`` or ``<[apisync] output_base>/webhooks``."""
+    from airflow_provider_apisync.operators._common import storage_path
+    from airflow_provider_apisync.operators.output_base import default_base
 
-    base = source.payload_folder or f"file://{airflow_home()}/apisync/webhooks"
-    return storage_path(base, field="payload_folder") / source.name
+    if source.payload_folder:
+        return storage_path(source.payload_folder, field="payload_folder") / source.name
+    return default_base() / "webhooks" / source.name
 
 
 def store_payload(source: WebhookSource, body_sha256: str, body: bytes) -> str:
