@@ -9,8 +9,9 @@ Rules the table follows, because of how Airflow 3.3's UI renders ``conn-fields``
 * Order is the table's order: the common case (auth type, OAuth2 token URL, scope) first, the
   tuning knobs last. Each description starts with the auth types that use the field.
 * Optional choices are ``{"type": ["string", "null"], "enum": [...]}`` with no ``None`` in
-  ``enum``: a ``None`` member is rendered as a literal ``null`` option. No ``default`` either:
-  the UI saves defaults into extra; the client applies its own defaults to unset keys.
+  ``enum``: a ``None`` member is rendered as a literal ``null`` option. No ``default`` either
+  (the client applies its own defaults to unset keys), except for a boolean: its switch has
+  no "unset" position, so it shows the client's default.
 * Key names avoid the words Airflow masks on read-back (``token``, ``api_key``, ``secret``,
   ``password``, ``authorization``, ``proxy`` ...; ``[core] sensitive_var_conn_names``) unless
   the value is a secret, so a saved token URL stays readable when the connection is edited.
@@ -51,6 +52,8 @@ class FormField:
     placeholder: str | None = None
     aliases: tuple[str, ...] = ()
     """Older key names still read (the first key present wins, ``key`` first)."""
+    default: bool | None = None
+    """Only for booleans, whose switch must show the client's default (it has no "unset")."""
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [self.type, "null"]}
@@ -58,6 +61,8 @@ class FormField:
             schema["enum"] = list(self.enum)
         if self.secret:
             schema["format"] = "password"
+        if self.default is not None:
+            schema["default"] = self.default
         return schema
 
 
@@ -132,9 +137,10 @@ FIELDS: tuple[FormField, ...] = (
     FormField(
         "verify",
         "Verify TLS",
-        "All types. Check the server's TLS certificate; empty: on. Turn off only for a "
-        "test server.",
+        "All types. Check the server's TLS certificate (on by default); turn off only for "
+        "a test server.",
         type="boolean",
+        default=True,
     ),
     FormField(
         "ca_bundle",

@@ -7,6 +7,7 @@ public REST API, exactly as an operator would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -52,6 +54,8 @@ class AirflowStandalone:
     def start(self) -> AirflowStandalone:
         self.env.home.mkdir(parents=True, exist_ok=True)
         environ = self.env.environ()
+        # The UI's Test button (Airflow ships it disabled); a caller's setting wins.
+        environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
         environ.update(
             {
                 "AIRFLOW__API__PORT": str(self.port),
@@ -118,6 +122,30 @@ class AirflowStandalone:
         )
         resp.raise_for_status()
         return resp.json() if resp.content else None
+
+    def add_connection(self, conn_id: str, conn: dict[str, Any]) -> None:
+        """Create (or replace) a connection in the metadata DB, as the UI's form would.
+
+        ``conn`` is Airflow's JSON form (``conn_type``, ``host``, ``login``, ``password``,
+        ``port``, ``extra`` as a dict or JSON text). Stored in the DB, it is listed under
+        Admin -> Connections and can be edited and tested there, unlike ``AIRFLOW_CONN_*``.
+        An ``apisync`` connection without a port gets its base URL's port (443/80 when the
+        URL has none): Airflow 3.3's Test button sends the stored port (a missing one as 0)
+        and the server refuses a test whose port differs from the stored connection.
+        """
+        if conn.get("conn_type") == "apisync" and conn.get("host") and not conn.get("port"):
+            parts = urlsplit(str(conn["host"]))
+            conn = {**conn, "port": parts.port or (443 if parts.scheme == "https" else 80)}
+        body: dict[str, Any] = {"connection_id": conn_id, "conn_type": conn["conn_type"]}
+        for key in ("host", "login", "password", "port", "schema", "description"):
+            if conn.get(key) not in (None, ""):
+                body[key] = conn[key]
+        extra = conn.get("extra")
+        if extra:
+            body["extra"] = extra if isinstance(extra, str) else json.dumps(extra)
+        with contextlib.suppress(requests.HTTPError):  # not there yet
+            self.api("DELETE", f"/api/v2/connections/{conn_id}")
+        self.api("POST", "/api/v2/connections", body)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
