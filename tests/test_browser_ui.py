@@ -54,12 +54,22 @@ class Ui:
     def goto(self, path: str) -> None:
         self.page.goto(self.airflow.url + path)
 
-    def screenshot(self, name: str, target: Any = None) -> None:
-        """Save a PNG under $APISYNC_SCREENSHOTS (the docs' images) when it is set."""
+    def screenshot(self, name: str, dialog: Any = None) -> None:
+        """Save a PNG under $APISYNC_SCREENSHOTS (the docs' images) when it is set.
+
+        The viewport, or the visible part of ``dialog``.
+        """
         folder = os.environ.get("APISYNC_SCREENSHOTS")
-        if folder:
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            (target or self.page).screenshot(path=str(Path(folder) / name))
+        if not folder:
+            return
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        clip = None
+        if dialog is not None:
+            box = dialog.bounding_box()
+            top = max(box["y"], 0)
+            bottom = min(box["y"] + box["height"], self.page.viewport_size["height"])
+            clip = {"x": box["x"], "y": top, "width": box["width"], "height": bottom - top}
+        self.page.screenshot(path=str(Path(folder) / name), clip=clip)
 
     def toast(self, title: str) -> str:
         """Text of the toast with ``title`` (Airflow shows a test's message in one)."""
@@ -83,8 +93,15 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     dags.mkdir()
     shutil.copy(DAG_FILE, dags / DAG_FILE.name)
     with running_world(WorldConfig(chaos=False)) as world:
-        env = AirflowEnv(base / "home", dags, env={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
-        with AirflowStandalone(env) as airflow:
+        settings = {
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the run we trigger
+            # On a saturated CI machine a task process can miss the API server once before
+            # it starts (the executor then fails it while queued): one quick retry.
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRIES": "1",
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "5",
+        }
+        env = AirflowEnv(base / "home", dags, env=settings)
+        with AirflowStandalone(env, start_timeout=420) as airflow:
             crm = world["crm"].connection()
             airflow.add_connection("apisync_crm", crm)
             airflow.add_connection("crm_wrong_secret", {**crm, "password": "not-the-secret"})
@@ -151,6 +168,9 @@ def test_connection_form_has_no_null_and_keeps_the_token_url_readable(ui: Ui) ->
     _field_row(dialog, "OAuth2 token URL").locator("input").fill(token_url)
     _field_row(dialog, "OAuth2 scope").locator("input").fill(conn["extra"]["scope"])
     page.mouse.move(0, 0)
+    dialog.get_by_text("Extra Fields", exact=True).evaluate(
+        "e => e.scrollIntoView({block: 'start'})"
+    )
     ui.screenshot("connection-form.png", dialog)
     assert auth_options == [
         "none",
@@ -205,7 +225,7 @@ def test_test_button_reports_success_and_a_one_line_reason(ui: Ui) -> None:
 def test_task_log_page_shows_the_run_summary(ui: Ui) -> None:
     airflow = ui.airflow
     run_id = airflow.trigger(DAG_ID)
-    assert airflow.wait(DAG_ID, run_id, timeout=240) == "success"
+    assert airflow.wait(DAG_ID, run_id, timeout=300) == "success"
     ui.goto(f"/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/pull_contacts")
     summary = ui.page.get_by_text("apisync-summary").first
     summary.wait_for()

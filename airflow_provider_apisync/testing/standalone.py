@@ -62,6 +62,10 @@ class AirflowStandalone:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API__BASE_URL": self.url,
+                # Log servers on free ports too: the defaults (8793, 8794) are fixed, so a
+                # second standalone on the machine would fail to bind them.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             }
@@ -117,7 +121,7 @@ class AirflowStandalone:
             method,
             self.url + path,
             json=body,
-            timeout=30,
+            timeout=60,
             headers={"Authorization": f"Bearer {self._token}"},
         )
         resp.raise_for_status()
@@ -153,7 +157,7 @@ class AirflowStandalone:
             try:
                 self.api("GET", f"/api/v2/dags/{dag_id}")
                 return
-            except requests.HTTPError:
+            except (requests.HTTPError, requests.Timeout, requests.ConnectionError):
                 time.sleep(2)
         raise TimeoutError(f"DAG {dag_id} was not parsed within {timeout:.0f}s")
 
@@ -173,7 +177,11 @@ class AirflowStandalone:
         deadline = time.monotonic() + timeout
         state = "unknown"
         while time.monotonic() < deadline:
-            run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+            try:
+                run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+            except (requests.Timeout, requests.ConnectionError):
+                time.sleep(2)  # a busy API server; the deadline still bounds the wait
+                continue
             state = run["state"]
             if state in TERMINAL:
                 return str(state)
