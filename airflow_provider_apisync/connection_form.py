@@ -201,6 +201,21 @@ FIELDS: tuple[FormField, ...] = (
         "All types. Header carrying each request's id; empty: X-Request-ID.",
         placeholder="X-Request-ID",
     ),
+    # -- task logs ----------------------------------------------------------------------------
+    FormField(
+        "log_requests",
+        "Log every request",
+        "All types. One INFO line per HTTP attempt in task logs (off: at DEBUG).",
+        type="boolean",
+        default=False,
+    ),
+    FormField(
+        "progress_every",
+        "Progress line every (s)",
+        "All types. Seconds between progress lines while requests flow; 0: none; empty: 30.",
+        type="number",
+        placeholder="30",
+    ),
 )
 
 #: Old extra key -> current key (read when the current key is absent).

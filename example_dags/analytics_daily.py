@@ -73,10 +73,10 @@ def analytics_report() -> None:
         import logging
         from collections import Counter, defaultdict
 
-        from airflow.sdk import ObjectStoragePath, get_current_context
+        from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_apisync.client.jsonl import iter_jsonl
-        from airflow_provider_apisync.operators._common import log_summary, run_folder
+        from airflow_provider_apisync.records import output_folder, read_records
+        from airflow_provider_apisync.summary import log_summary
 
         events = list(triggering_asset_events[DAILY_EVENTS]) if triggering_asset_events else []
         if not events:  # started by hand: use the newest event of the asset
@@ -87,21 +87,18 @@ def analytics_report() -> None:
         counts: Counter[str] = Counter()
         value: defaultdict[str, float] = defaultdict(float)
         users: set[str] = set()
-        for uri in manifest["files"]:
-            with ObjectStoragePath(uri).open("rb") as fh:
-                for event in iter_jsonl(fh, source=uri):
-                    kind = str(event.get("event_type"))
-                    counts[kind] += 1
-                    value[kind] += float(event.get("value") or 0)
-                    users.add(str(event.get("user_id")))
+        for event in read_records(manifest):  # the day's part files, one line at a time
+            kind = str(event.get("event_type"))
+            counts[kind] += 1
+            value[kind] += float(event.get("value") or 0)
+            users.add(str(event.get("user_id")))
         metrics = {
             "source": manifest["uri"],
             "events": sum(counts.values()),
             "users": len(users),
             "by_type": {k: {"events": counts[k], "value": round(value[k], 2)} for k in counts},
         }
-        out = run_folder(get_current_context()) / "daily_metrics.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out: ObjectStoragePath = output_folder() / "daily_metrics.json"
         out.write_text(json.dumps(metrics, indent=1))
         summary = {"records": metrics["events"], "users": len(users), "uri": str(out)}
         log_summary(logging.getLogger(__name__), "daily_metrics", summary)

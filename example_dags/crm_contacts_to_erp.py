@@ -6,7 +6,8 @@
    high-water mark on ``updated_at`` kept in Airflow's state store, 10 minutes of
    lookback) into JSONL files; a retry resumes from the last page it wrote.
 3. ``to_customers`` (TaskFlow) turns CRM contacts that became customers into ERP customer
-   records, streaming file to file: records never travel through XCom.
+   records with the public records API (``read_records`` / ``write_records``), streaming
+   file to file: records never travel through XCom, only the small manifest does.
 4. ``upsert_customers`` PUTs each customer by its business key with an idempotency key;
    lost acknowledgements, 5xx and 429 are retried without double writes, and a task
    retry skips what the ERP already acknowledged (ledger).
@@ -69,31 +70,24 @@ def crm_contacts_to_erp() -> None:
     )
 
     @task
-    def to_customers(manifest: dict[str, Any]) -> str:
-        """CRM contacts with lifecycle stage "customer" as ERP customers (JSONL file URI)."""
+    def to_customers(contacts: dict[str, Any]) -> dict[str, Any]:
+        """CRM contacts with lifecycle stage "customer" as ERP customers (a new manifest)."""
         import logging
 
-        from airflow.sdk import ObjectStoragePath, get_current_context
+        from airflow_provider_apisync.records import read_records, write_records
+        from airflow_provider_apisync.summary import log_summary
 
-        from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
-        from airflow_provider_apisync.operators._common import log_summary, run_folder
-
-        out = run_folder(get_current_context()) / "customers.jsonl"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        read = written = 0
-        with out.open("wb") as sink:
-            for uri in manifest["files"]:
-                with ObjectStoragePath(uri).open("rb") as source:
-                    batch = []
-                    for contact in iter_jsonl(source, source=uri):
-                        read += 1
-                        if contact.get("lifecycle_stage") == "customer":
-                            batch.append(customer(contact))
-                    sink.write(encode_lines(batch))
-                    written += len(batch)
-        summary = {"records": read, "customers": written, "uri": str(out)}
-        log_summary(logging.getLogger(__name__), "to_customers", summary)
-        return str(out)
+        customers = (
+            customer(contact)
+            for contact in read_records(contacts)  # lazily, one record at a time
+            if contact.get("lifecycle_stage") == "customer"
+        )
+        manifest = write_records(customers, name="customers")  # streamed to part files
+        summary = {"records": contacts["records"], "customers": manifest["records"]}
+        log_summary(
+            logging.getLogger(__name__), "to_customers", {**summary, "uri": manifest["uri"]}
+        )
+        return manifest  # small: uri, files, counts; the push reads the files
 
     customers = to_customers(pull.output)
     upsert = ApiPushOperator(

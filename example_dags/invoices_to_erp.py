@@ -97,25 +97,20 @@ def invoices_to_erp() -> None:
         """One line per refused invoice (number, HTTP status, the ERP's reason)."""
         import logging
 
-        from airflow.sdk import ObjectStoragePath
-
-        from airflow_provider_apisync.client.jsonl import iter_jsonl
-        from airflow_provider_apisync.operators._common import log_summary
+        from airflow_provider_apisync.records import read_records
+        from airflow_provider_apisync.summary import log_summary
 
         log = logging.getLogger(__name__)
         rejected: list[dict[str, Any]] = []
-        folder = summary.get("dead_letter")
-        for name in summary.get("dead_letter_files") or []:
-            path = ObjectStoragePath(f"{folder.rstrip('/')}/{name}")
-            with path.open("rb") as fh:
-                for letter in iter_jsonl(fh, source=str(path)):
-                    rejected.append(
-                        {
-                            "invoice_number": letter["record_key"][0],
-                            "status": letter.get("status"),
-                            "reason": reason(letter.get("error")),
-                        }
-                    )
+        if summary.get("dead_letter"):  # a folder with _manifest.json, like a pull's output
+            for letter in read_records(summary["dead_letter"]):
+                rejected.append(
+                    {
+                        "invoice_number": letter["record_key"][0],
+                        "status": letter.get("status"),
+                        "reason": reason(letter.get("error")),
+                    }
+                )
         for item in rejected:
             log.warning("invoice refused by the ERP: %s", json.dumps(item))
         log_summary(log, "report_rejections", {"dead_letters": len(rejected)})

@@ -42,7 +42,7 @@ def api():
 
 
 def test_one_audit_line_per_attempt_same_correlation_id(api, caplog):
-    caplog.set_level(logging.INFO, logger="airflow_provider_apisync.audit")
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_apisync.audit")
     api.rate_limit = RateLimit(50, 60.0, headers="x")
     api.faults.add("status", path="/contacts/1", status=503, times=1)
     api.faults.add("drop", path="/contacts/1", times=1)
@@ -87,7 +87,7 @@ def test_audit_lines_and_errors_carry_no_secrets(api, caplog):
 
 
 def test_error_carries_a_truncated_body_but_audit_lines_never_do(api, caplog):
-    caplog.set_level(logging.INFO, logger="airflow_provider_apisync.audit")
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_apisync.audit")
     with pytest.raises(ApiClientError) as info:
         client_for(api).request("GET", "/contacts/999")
     assert "not found" in info.value.body
@@ -154,13 +154,12 @@ def test_airflow_stats_match_the_hook_summary(api, set_conn, recorded_stats):
     )
     assert summary["retries"] == got["apisync.retries"] >= 2  # the 503 and at least one 429
     assert summary["rate_limited"] == got["apisync.rate_limited"] == api.rate_limit.rejected >= 1
-    assert (
-        summary["throttled"]
-        == got["apisync.throttled"]
-        == len(recorded_stats.timings["apisync.throttled_ms"])
-    )
+    # throttled = requests that waited (once each), the timings = every single wait
+    assert summary["throttled"] == got["apisync.throttled"] >= 1
+    assert len(recorded_stats.timings["apisync.throttled_ms"]) >= summary["throttled"]
+    # sequential requests: the wall-clock time waited is the sum of the waits
     assert summary["throttled_s"] == pytest.approx(
-        sum(recorded_stats.timings["apisync.throttled_ms"]) / 1000, abs=0.01
+        sum(recorded_stats.timings["apisync.throttled_ms"]) / 1000, abs=0.05
     )
     assert summary["errors"] == {"client": 1} and got["apisync.errors.client"] == 1
     assert summary["attempts"] == summary["requests"] + summary["retries"]

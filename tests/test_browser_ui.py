@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,13 +223,17 @@ def test_test_button_reports_success_and_a_one_line_reason(ui: Ui) -> None:
     assert "not-the-secret" not in bad
 
 
-def test_task_log_page_shows_the_run_summary(ui: Ui) -> None:
+def test_task_log_page_shows_the_human_summary_and_the_machine_line(ui: Ui) -> None:
     airflow = ui.airflow
     run_id = airflow.trigger(DAG_ID)
     assert airflow.wait(DAG_ID, run_id, timeout=300) == "success"
     ui.goto(f"/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/pull_contacts")
-    summary = ui.page.get_by_text("apisync-summary").first
-    summary.wait_for()
+    # The human table (one log record per row), then the machine line.
+    ui.page.get_by_text("apisync summary — pull_contacts").first.wait_for()
+    ui.page.get_by_text("apisync-summary").first.wait_for()
     text = ui.page.inner_text("body")
-    assert '"task_id": "pull_contacts"' in text and '"records": 25' in text
+    assert re.search(r"records\s+25\b", text), text[-3000:]
+    assert re.search(r"requests\s+1\b", text), text[-3000:]
+    assert '"task_id": "pull_contacts"' in text
+    ui.page.mouse.move(0, 0)
     ui.screenshot("task-log.png")

@@ -138,7 +138,7 @@ def test_audit_lines_and_errors_redact_custom_key_parameters(api, set_conn, capl
         "t", api.url, password=KEY, extra={"auth_type": "api_key", "api_key_query_param": "appid"}
     )
     hook = ApiSyncHook("t")
-    with caplog.at_level("INFO", logger="airflow_provider_apisync"):
+    with caplog.at_level("DEBUG", logger="airflow_provider_apisync"):
         hook.request("GET", "/contacts", params={"limit": 1})
         with pytest.raises(Exception) as info:
             hook.request("GET", "/missing-collection")

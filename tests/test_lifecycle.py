@@ -112,5 +112,5 @@ def test_hook_logs_version_pins_once(set_conn):
         logger.setLevel(old_level)
     pins = [m for m in collect.messages if "pins API version" in m]
     assert pins == [
-        "connection pinned pins API version {'Stripe-Version': '2024-06-20', 'path': '2025-01'}"
+        "connection pinned pins API version (base path /2025-01, header Stripe-Version: 2024-06-20)"
     ]

@@ -48,7 +48,7 @@ def test_exactly_once_with_idempotency_keys(api, set_conn, caplog):
         record_key="ext_id",
         concurrency=8,
     )
-    with caplog.at_level(logging.INFO, logger="airflow_provider_apisync.audit"):
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_apisync.audit"):
         summary = op.execute(task_context())
 
     held = business_keys(api, "people")

@@ -93,7 +93,7 @@ def test_without_headers_every_wait_is_the_servers_hint(limited):
     summary = client.stats.summary()
     assert summary["rate_limited"] == limit.rejected == summary["retries"]
     assert summary["throttled"] == limit.rejected
-    assert summary["throttled_s"] == pytest.approx(sum(limit.retry_after_sent))
+    assert summary["throttled_s"] == pytest.approx(sum(limit.retry_after_sent), abs=0.05)
 
 
 def test_bare_429_falls_back_to_backoff(limited):

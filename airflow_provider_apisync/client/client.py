@@ -31,6 +31,7 @@ from airflow_provider_apisync.client.errors import (
 )
 from airflow_provider_apisync.client.lifecycle import LifecycleWatcher
 from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
+from airflow_provider_apisync.client.progress import ProgressLog
 from airflow_provider_apisync.client.ratelimit import (
     QuotaWaitTooLong,
     RateLimitStatus,
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 
 audit_log = logging.getLogger("airflow_provider_apisync.audit")
 log = logging.getLogger(__name__)
+
+LONG_WAIT_S = 10.0
+"""A retry waiting at least this long is logged at INFO even when per-request lines are not."""
 
 
 class _RedactRequestLine(logging.Filter):
@@ -112,8 +116,9 @@ class ApiClient:
             floor=quota_floor,
             max_wait=config.max_retry_wait,
             sleep=sleep,
-            on_wait=self.stats.throttle,
         )
+        self.progress = ProgressLog(self.stats, config.progress_every)
+        self._retry_local = threading.local()
 
     # -- public API -------------------------------------------------------------------
     @property
@@ -303,7 +308,7 @@ class ApiClient:
         idempotency_key: str | None = None,
     ) -> requests.Response:
         retrying = self.retry_policy.retrying(
-            facts, sleep=self._sleep, before_sleep=self._before_sleep
+            facts, sleep=self._retry_sleep, before_sleep=self._before_sleep
         )
         for attempt in retrying:
             with attempt:
@@ -322,11 +327,31 @@ class ApiClient:
         self.stats.retry()
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        if isinstance(error, ApiRateLimitError) and wait > 0:
-            self.stats.throttle(wait)
-        log.info(
-            "retrying after %s in %.2fs (attempt %d)", _short(error), wait, state.attempt_number
+        self._retry_local.rate_limited = isinstance(error, ApiRateLimitError)
+        # Per-request detail, like the audit lines; a long wait is always worth a line.
+        level = logging.INFO if wait >= LONG_WAIT_S else self.audit_level
+        log.log(
+            level,
+            "retrying after %s in %.2fs (attempt %d)",
+            _short(error),
+            wait,
+            state.attempt_number,
         )
+
+    def _retry_sleep(self, seconds: float) -> None:
+        """Tenacity's sleep; a wait for a rate limit is counted as throttled."""
+        if not getattr(self._retry_local, "rate_limited", False) or seconds <= 0:
+            self._sleep(seconds)
+            return
+        self._retry_local.rate_limited = False
+        with self.stats.waiting():
+            self._sleep(seconds)
+            self.stats.throttle(seconds)
+
+    @property
+    def audit_level(self) -> int:
+        """DEBUG, or INFO when the connection's extra sets ``log_requests``."""
+        return logging.INFO if self.config.log_requests else logging.DEBUG
 
     def _attempt(
         self,
@@ -342,7 +367,8 @@ class ApiClient:
         """One HTTP attempt: wait for the throttle, send, classify, audit."""
         if gate:
             try:
-                self.throttle.before_request()
+                with self.stats.waiting():
+                    self.stats.throttle(self.throttle.before_request())
             except QuotaWaitTooLong as exc:
                 raise self._quota_error(exc, method, url, correlation_id, attempt) from None
         started = time.perf_counter()
@@ -453,9 +479,17 @@ class ApiClient:
         idempotency_key: str | None = None,
         error: str | None = None,
     ) -> None:
-        """One line per attempt; the path's secret-looking query values are redacted."""
+        """One line per attempt (DEBUG unless ``log_requests``), and the periodic progress line.
+
+        The path's secret-looking query values are redacted.
+        """
+        self.progress.tick(method, url, status if status is not None else error)
+        level = self.audit_level
+        if not audit_log.isEnabledFor(level):
+            return
         remaining = quota.remaining if quota and quota.remaining is not None else "-"
-        audit_log.info(
+        audit_log.log(
+            level,
             "apisync %s %s status=%s ms=%.0f attempt=%d correlation_id=%s remaining=%s%s%s",
             method,
             path_of(url),

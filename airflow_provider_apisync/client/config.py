@@ -72,6 +72,10 @@ class ClientConfig:
     correlation_header: str = "X-Request-ID"
     test_endpoint: str = ""
     """What ``test_connection`` GETs (relative to the base URL); empty = the base URL."""
+    log_requests: bool = False
+    """Log one audit line per HTTP attempt at INFO (default: DEBUG, hidden in task logs)."""
+    progress_every: float = 30.0
+    """Seconds between INFO progress lines while requests flow; 0 turns them off."""
 
 
 def config_from_connection(
@@ -136,6 +140,8 @@ def _build(
         user_agent=_line(ex, "user_agent") or DEFAULT_USER_AGENT,
         correlation_header=_header_name(ex, "correlation_header") or "X-Request-ID",
         test_endpoint=_str(ex, "test_endpoint") or "",
+        log_requests=_flag(ex, "log_requests"),
+        progress_every=_progress_every(ex.get("progress_every", 30.0)),
     )
 
 
@@ -455,6 +461,32 @@ def _int(ex: Mapping[str, Any], key: str, default: int, minimum: int = 0) -> int
             key, f"'{value}' is not a whole number >= {minimum}.", f"e.g. {default}."
         ) from None
     return number
+
+
+def _flag(ex: Mapping[str, Any], key: str) -> bool:
+    value = ex.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ApiConfigError(key, f"'{value}' is not a boolean.", "use true or false.")
+
+
+def _progress_every(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not seconds >= 0:
+        raise ApiConfigError(
+            "progress_every",
+            f"'{value}' is not a number of seconds.",
+            "e.g. 30 (0 turns progress lines off).",
+        )
+    return seconds
 
 
 def _number(ex: Mapping[str, Any], key: str, default: float) -> float:

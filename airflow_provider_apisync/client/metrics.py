@@ -8,19 +8,26 @@ name                      kind    meaning
 ``requests``              incr    logical requests (one per ``ApiClient.request`` call)
 ``attempts``              incr    HTTP attempts (requests + retries)
 ``retries``               incr    attempts repeated after a retryable failure
-``throttled``             incr    waits caused by rate limits (proactive or after a 429)
+``throttled``             incr    logical requests that waited for a rate limit (proactive or
+                                  after a 429), counted once however often each waited
 ``throttled_ms``          timing  length of each such wait
 ``rate_limited``          incr    responses refusing for quota reasons (429, quota 403)
 ``errors.<category>``     incr    logical requests that failed, by taxonomy category
 ``latency``               timing  duration of each attempt
 ========================  ======  ==========================================================
+
+In the summary, ``throttled`` is the number of requests that waited and ``throttled_s`` the
+wall-clock seconds during which at least one request was held back: four threads waiting
+the same second count one second, not four, so ``throttled_s`` never exceeds the run time.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,8 +55,14 @@ class ClientStats:
     errors: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _waiting: int = field(default=0, repr=False)  # threads inside ``waiting()`` now
+    _period_start: float = field(default=0.0, repr=False)
+    _period_longest: float = field(default=0.0, repr=False)
 
     def request(self) -> None:
+        """A new logical request starts on this thread (its retries stay on it)."""
+        self._local.waited = False
         with self._lock:
             self.requests += 1
         self.sink("incr", "requests", 1)
@@ -69,11 +82,41 @@ class ClientStats:
             self.retries += 1
         self.sink("incr", "retries", 1)
 
-    def throttle(self, seconds: float) -> None:
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Wrap a possible rate-limit wait; overlapping waits of threads count once.
+
+        Call :meth:`throttle` inside with the seconds actually waited (0 = no wait).
+        """
         with self._lock:
-            self.throttled += 1
-            self.throttled_s += seconds
-        self.sink("incr", "throttled", 1)
+            if self._waiting == 0:
+                self._period_start = time.monotonic()
+                self._period_longest = 0.0
+            self._waiting += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting -= 1
+                if self._waiting == 0 and self._period_longest > 0:
+                    # Wall time of the period; at least its longest wait (injected clocks).
+                    elapsed = time.monotonic() - self._period_start
+                    self.throttled_s += max(elapsed, self._period_longest)
+
+    def throttle(self, seconds: float) -> None:
+        """This thread's current request waited ``seconds`` for a rate limit."""
+        if seconds <= 0:
+            return
+        first = not getattr(self._local, "waited", False)
+        self._local.waited = True
+        with self._lock:
+            self._period_longest = max(self._period_longest, seconds)
+            if self._waiting == 0:  # reported outside ``waiting()``: count it as it is
+                self.throttled_s += seconds
+            if first:
+                self.throttled += 1
+        if first:
+            self.sink("incr", "throttled", 1)
         self.sink("timing", "throttled_ms", seconds * 1000.0)
 
     def rate_limit_hit(self) -> None:

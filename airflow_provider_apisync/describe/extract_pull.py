@@ -148,6 +148,13 @@ def pull(task: Any) -> Extract:
             f"on violation: {code(violation)}"
             + (" (bad records go to `quarantine/`)" if violation == "quarantine" else ""),
         )
+    transform = getattr(task, "transform", None)
+    if transform is not None:
+        found.add(
+            "Transform",
+            f"{code(plain(transform))} applied to each record while streaming, after the "
+            "contract check and de-duplication; `None` drops a record (`filtered`)",
+        )
     found.add("Retries", client_retries("GET", False, "page requests"))
     output = getattr(task, "output_uri", None)
     found.add(

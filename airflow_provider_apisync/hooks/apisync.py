@@ -75,12 +75,12 @@ _VERSION_PATH = re.compile(r"/(v\d+(?:\.\d+)*|\d{4}-\d{2}(?:-\d{2})?)(?=/|$)")
 
 def _log_version_pins(conn_id: str, base_url: str, headers: Mapping[str, str]) -> None:
     """Log the API version this run is pinned to (headers or base path), once per client."""
-    pins = {k: v for k, v in headers.items() if _VERSION_HEADER.search(k)}
+    pins = [f"header {k}: {v}" for k, v in headers.items() if _VERSION_HEADER.search(k)]
     path = _VERSION_PATH.search(urlsplit(base_url).path)
     if path:
-        pins["path"] = path.group(1)
+        pins.insert(0, f"base path /{path.group(1)}")
     if pins:
-        log.info("connection %s pins API version %s", conn_id, pins)
+        log.info("connection %s pins API version (%s)", conn_id, ", ".join(pins))
 
 
 class ApiSyncHook(BaseHook):

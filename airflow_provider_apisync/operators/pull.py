@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -26,6 +26,7 @@ from airflow_provider_apisync.operators.lineage import (
     openlineage_facets,
 )
 from airflow_provider_apisync.operators.pull_job import PullJob, PullSpec
+from airflow_provider_apisync.operators.push import check_transform, resolve_transform
 from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
 
 if TYPE_CHECKING:
@@ -79,6 +80,10 @@ class ApiPullOperator(BaseOperator):
     :param max_records: stop after this many records.
     :param part_size: bytes per part file before a new one starts.
     :param checkpoint_every: pages between checkpoints (1: resume loses nothing).
+    :param transform: a callable or an importable dotted path (``"pkg.mod.func"``) applied
+        to each record while streaming, after the contract check, de-duplication and the
+        high-water mark saw the API's record: return the record to write, or ``None`` to
+        drop it (counted as ``filtered``). An exception fails the task naming the page.
     """
 
     template_fields: Sequence[str] = (
@@ -118,6 +123,7 @@ class ApiPullOperator(BaseOperator):
         max_records: int | None = None,
         part_size: int = DEFAULT_PART_SIZE,
         checkpoint_every: int = 1,
+        transform: Callable[[Any], Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(params=params, **kwargs)  # type: ignore[arg-type]
@@ -144,6 +150,7 @@ class ApiPullOperator(BaseOperator):
         self.max_records = _positive("max_records", max_records)
         self.part_size = _positive("part_size", part_size, allow_none=False)
         self.checkpoint_every = _positive("checkpoint_every", checkpoint_every, allow_none=False)
+        self.transform = check_transform(transform)
         self._lineage: tuple[list[Dataset], list[Dataset]] | None = None
 
     # -- execution --------------------------------------------------------------------
@@ -199,6 +206,7 @@ class ApiPullOperator(BaseOperator):
             max_records=self.max_records,
             part_size=self.part_size,
             checkpoint_every=self.checkpoint_every,
+            transform=resolve_transform(self.transform),
         )
         map_index = getattr(ti, "map_index", -1)
         fingerprint = spec.fingerprint(str(folder), context.get("run_id"), map_index)

@@ -13,12 +13,14 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_apisync.client.client import ApiClient
+from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.jsonl import encode_lines
 from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate, safe_state
 from airflow_provider_apisync.client.records import record_key
@@ -30,6 +32,14 @@ from airflow_provider_apisync.operators.state import CheckpointStore
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
+
+
+def transform_name(transform: Callable[[Any], Any] | None) -> str | None:
+    """``module.function`` of a transform (part of the pull's identity), None without one."""
+    if transform is None:
+        return None
+    module = getattr(transform, "__module__", "") or ""
+    return f"{module}.{getattr(transform, '__qualname__', type(transform).__name__)}"
 
 
 @dataclass
@@ -47,6 +57,7 @@ class PullSpec:
     max_records: int | None = None
     part_size: int = 64 * 1024 * 1024
     checkpoint_every: int = 1
+    transform: Callable[[Any], Any] | None = None
 
     def fingerprint(self, *parts: Any) -> str:
         """Identity of this pull: a checkpoint of a different pull is never resumed."""
@@ -61,6 +72,7 @@ class PullSpec:
             self.primary_key,
             self.max_pages,
             self.max_records,
+            transform_name(self.transform),
             *parts,
         ]
         raw = json.dumps(data, sort_keys=True, default=str).encode()
@@ -76,6 +88,7 @@ class Progress:
     pages: int = 0
     records: int = 0
     duplicates: int = 0
+    filtered: int = 0
     quarantined: int = 0
     quarantine_files: list[str] = field(default_factory=list)
     high_water_mark: Any = None
@@ -180,13 +193,15 @@ class PullJob:
             records = self._check(records, number)
         if self.seen is not None:
             records = self._dedupe(records)
+        if self.tracker is not None and records:
+            self.tracker.observe(records)  # the API's records: the cursor field is theirs
+            progress.high_water_mark = self.tracker.value
+        if self.spec.transform is not None:
+            records = self._transform(records, number)
         if records:
             if self.sink.will_roll():
                 self.part_start = self._snapshot()
             self.sink.write(records)
-            if self.tracker is not None:
-                self.tracker.observe(records)
-                progress.high_water_mark = self.tracker.value
         progress.pages = number
         progress.records += len(records)
         progress.state = page.state
@@ -217,6 +232,26 @@ class PullJob:
         if name not in self.progress.quarantine_files:
             self.progress.quarantine_files.append(name)
         return good
+
+    def _transform(self, records: list[Any], number: int) -> list[Any]:
+        transform = self.spec.transform
+        assert transform is not None
+        out = []
+        for index, record in enumerate(records):
+            try:
+                value = transform(record)
+            except Exception as exc:
+                raise ApiConfigError(
+                    "transform",
+                    f"{transform_name(transform)} raised {type(exc).__name__}: {exc} "
+                    f"on record {index + 1} of page {number}.",
+                    "fix the function (return None to drop a record).",
+                ) from exc
+            if value is None:
+                self.progress.filtered += 1
+            else:
+                out.append(value)
+        return out
 
     def _dedupe(self, records: list[Any]) -> list[Any]:
         assert self.seen is not None
@@ -321,6 +356,7 @@ class PullJob:
             "endpoint": self.spec.endpoint,
             "truncated": progress.truncated,
             "duplicates": progress.duplicates,
+            "filtered": progress.filtered,
             "quarantined": progress.quarantined,
             "quarantine_files": [f"{base}/{name}" for name in progress.quarantine_files],
             "resumed_from_page": self.resumed_from_page,

@@ -199,7 +199,7 @@ def run_push(
         description,
         spec.method,
         spec.endpoint,
-        list(spec.key_fields),
+        ", ".join(spec.key_fields),
         spec.batch_size,
         spec.concurrency,
         ledger.folder,

@@ -30,6 +30,7 @@ from airflow_provider_apisync.client import ApiClient, ApiError, ApiTransportErr
 from airflow_provider_apisync.client.batching import ItemResult, item_results
 from airflow_provider_apisync.client.errors import ApiContractError, ForeignHostError
 from airflow_provider_apisync.client.idempotency import canonical_json
+from airflow_provider_apisync.client.reasons import key_text, short_reason
 from airflow_provider_apisync.client.records import decode_json
 from airflow_provider_apisync.client.retry import IDEMPOTENT_METHODS, RETRY_STATUSES
 from airflow_provider_apisync.client.writes import Invalid, PushSpec, Write, WriteBuilder
@@ -70,6 +71,35 @@ class PushCounts:
     @property
     def attempted(self) -> int:
         return self.pushed + self.skipped + self.failed
+
+    def describe(self) -> str:
+        """``144 records: 142 pushed, 2 failed (2 rejected)`` — failures counted once."""
+        parts = [f"{self.pushed} pushed"]
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped (settled by an earlier try)")
+        if self.failed:
+            parts.append(f"{self.failed} failed ({failure_breakdown(vars(self))})")
+        if self.filtered:
+            parts.append(f"{self.filtered} filtered by the transform")
+        text = f"{self.records} records: " + ", ".join(parts)
+        return text + (f"; stopped: {self.stop_reason}" if self.stop_reason else "")
+
+
+def failure_breakdown(counts: Any) -> str:
+    """What ``failed`` is made of: ``2 rejected, 1 invalid`` (earlier tries' as such)."""
+    kinds = [(counts.get(k) or 0, label) for k, label in FAILURE_KINDS]
+    parts = [f"{n} {label}" for n, label in kinds if n]
+    earlier = (counts.get("failed") or 0) - sum(n for n, _ in kinds)
+    if earlier > 0:
+        parts.append(f"{earlier} by earlier tries")
+    return ", ".join(parts) or "none"
+
+
+FAILURE_KINDS = (
+    ("rejected", "rejected by the API"),
+    ("invalid", "invalid, not sent"),
+    ("unknown", "unconfirmed"),
+)
 
 
 def classify(error: ApiError, replay_safe: bool) -> str:
@@ -124,7 +154,7 @@ class PushRunner:
                 "push settled %d write(s) in %.1fs: %s",
                 self.counts.writes,
                 time.monotonic() - started,
-                {k: v for k, v in vars(self.counts).items() if k != "stop_error"},
+                self.counts.describe(),
             )
         return self.counts
 
@@ -251,7 +281,11 @@ class PushRunner:
                 item.record, item.record_key, "invalid", None, "invalid_record", item.problem
             )
         )
-        log.warning("record rejected before sending: %s", item.problem)
+        log.warning(
+            "dead letter: record %s not sent (invalid): %s",
+            key_text(item.record_key),
+            short_reason(item.problem),
+        )
         self.ledger.record(item.key, REJECTED, records=1, rejected=1)
         if self.spec.on_error == "fail":
             self._stop("rejected", None)
@@ -279,11 +313,15 @@ class PushRunner:
         letter["correlation_id"] = sent.correlation_id
         letter["endpoint"] = sent.write.endpoint
         self.dead_letters.add(letter)
+        verdict = "refused" if outcome == REJECTED else "not confirmed (acknowledgement lost)"
         log.warning(
-            "dead letter: record_key=%s outcome=%s status=%s idempotency_key=%s correlation_id=%s",
-            record_key,
-            outcome,
-            status,
+            "dead letter: record %s %s by %s %s: %s %s (idempotency_key=%s correlation_id=%s)",
+            key_text(record_key),
+            verdict,
+            self.spec.method,
+            sent.write.endpoint,
+            status if status is not None else category,
+            short_reason(error),
             sent.write.key,
             sent.correlation_id,
         )

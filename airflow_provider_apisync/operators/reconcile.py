@@ -150,7 +150,7 @@ class ApiReconcileOperator(BaseOperator):
             compare_fields=self.compare_fields,
             ignore_fields=self.ignore_fields,
         )
-        self.log.info("indexing source %s by %s", source.describe(), list(self.key_fields))
+        self.log.info("indexing source %s by %s", source.describe(), ", ".join(self.key_fields))
         finder.index(source)
         report = folder / "report.jsonl"
         folder.mkdir(parents=True, exist_ok=True)
