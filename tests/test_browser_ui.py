@@ -204,14 +204,15 @@ def test_connection_form_has_no_null_and_keeps_the_token_url_readable(ui: Ui) ->
 
     # What the form saved works: the Test button in the list gets a token and a 200.
     ui.test_button("crm_from_form")
-    assert "Connection successfully tested" in ui.toast("Successful")
+    assert "Connection successfully tested" in ui.toast("Test Connection Successful")
 
 
 def test_test_button_reports_success_and_a_one_line_reason(ui: Ui) -> None:
     ui.goto("/connections")
     ui.test_button("apisync_crm")
-    good = ui.toast("Successful")
+    good = ui.toast("Test Connection Successful")
     assert "Connection successfully tested: GET " in good and "-> 200" in good
+    ui.page.wait_for_timeout(800)  # let the toast finish sliding in
     ui.screenshot("connection-test.png")
 
     ui.page.reload()
