@@ -34,6 +34,7 @@ from airflow_provider_apisync.testing.world.examples import (  # noqa: E402
 )
 from airflow_provider_apisync.testing.world.lanes import run_lanes  # noqa: E402
 from demo.summary import parse_summaries, table  # noqa: E402
+from demo.world import print_world  # noqa: E402
 
 DAGS = ROOT / "example_dags"
 HOME = ROOT / ".airflow-demo"
@@ -51,14 +52,6 @@ def report(result: DagTestResult, seconds: float, home: Path) -> None:
         print("    --- last output lines ---")
         for line in result.output.strip().splitlines()[-30:]:
             print("    " + line)
-
-
-def print_world(world: World) -> None:
-    print("\nthe simulated systems (FakeApi tenants):")
-    for tenant in world:
-        print(f"  {tenant.name:<10} {tenant.conn_id:<18} {tenant.api.url}  {tenant.description}")
-    for conn_id, name in world.aliases.items():
-        print(f"  {'':<10} {conn_id:<18} = {name}")
 
 
 def print_world_stats(world: World) -> None:

@@ -2,11 +2,12 @@
 
 Scheduler, DAG processor, triggerer and API server run on a loopback port with sqlite
 (LocalExecutor) in ``.airflow-ui/``; the FakeApi tenants run in this process and keep
-changing (tickets, contacts, events) so later runs find work. On start every example DAG
-is unpaused and run once: scheduled ones whose latest interval is due start by
-themselves, the others are triggered, ``analytics_report`` follows the asset event of
-``analytics_daily``, and one signed GitHub push delivery goes to the webhook endpoint so
-``webhook_to_asset_example`` runs too. Ctrl-C stops everything.
+changing (tickets, contacts, events) so later runs find work. Their URLs are printed; their
+connections are stored in the metadata DB (Admin -> Connections, where the Test button is
+enabled). On start every example DAG is unpaused and run once: scheduled ones whose latest
+interval is due start by themselves, the others are triggered, ``analytics_report``
+follows the asset event of ``analytics_daily``, and one signed GitHub push delivery goes to
+the webhook endpoint so ``webhook_to_asset_example`` runs too. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from airflow_provider_apisync.testing.standalone import AirflowStandalone
 from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
 from airflow_provider_apisync.testing.world import tenants as world_tenants
 from airflow_provider_apisync.testing.world.examples import before_dag
+from demo.world import print_world
 
 
 def serve(home: Path, dags: Path, *, chaos: bool = True) -> int:
@@ -35,17 +37,30 @@ def serve(home: Path, dags: Path, *, chaos: bool = True) -> int:
     shutil.rmtree(home, ignore_errors=True)
     with running_world(WorldConfig(chaos=chaos)) as world:
         world_tenants.start_activity(world)
-        env = AirflowEnv(home, dags, env=world.env())
-        print(f"starting airflow standalone in {home} (log: {home / 'standalone.log'}) ...")
+        print_world(world)
+        # Connections go into the metadata DB (below), not AIRFLOW_CONN_* variables: then
+        # Admin -> Connections lists them, and they can be edited and tested there.
+        env = AirflowEnv(home, dags)
+        print(f"\nstarting airflow standalone in {home} (log: {home / 'standalone.log'}) ...")
         with AirflowStandalone(env) as airflow:
+            store_connections(airflow, world)
             password = admin_password(home)
             print(f"\nAirflow UI: {airflow.url}  user: admin  password: {password}")
-            print("connections:", ", ".join(sorted(world.connections())))
+            print(
+                f"connections (Admin -> Connections, Test enabled): "
+                f"{', '.join(sorted(world.connections()))}"
+            )
             kick_off(airflow, world)
             print("\nwatch runs, task logs, XComs and assets in the UI; Ctrl-C stops everything")
             wait_for_interrupt()
             print("\nstopping airflow and the simulated systems ...")
     return 0
+
+
+def store_connections(airflow: AirflowStandalone, world: World) -> None:
+    """Every world connection into the metadata DB (each apisync one with its port)."""
+    for conn_id, conn in sorted(world.connections().items()):
+        airflow.add_connection(conn_id, conn)
 
 
 def admin_password(home: Path) -> str:

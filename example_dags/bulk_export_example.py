@@ -14,7 +14,7 @@ Connection (one per system), e.g. as an environment variable::
         "host": "https://MyDomain.my.salesforce.com/services/data/v62.0",
         "login": "<consumer key>", "password": "<consumer secret>",
         "extra": {"auth_type": "oauth2_client_credentials",
-                  "token_url": "https://MyDomain.my.salesforce.com/services/oauth2/token"}}'
+                  "oauth2_url": "https://MyDomain.my.salesforce.com/services/oauth2/token"}}'
 
 HubSpot exports work the same way with ``create_endpoint="/crm/v3/exports/export/async"``,
 ``status_endpoint="/crm/v3/exports/export/async/tasks/{job_id}/status"``,

@@ -34,13 +34,13 @@ BAD = {
     "missing_token_url": (
         {"login": "id", "password": SECRET},
         {"auth_type": "oauth2_client_credentials"},
-        "token_url",
+        "oauth2_url",
         "token endpoint",
     ),
     "relative_token_url": (
         {"login": "id", "password": SECRET},
         {"auth_type": "oauth2_client_credentials", "token_url": "/oauth/token"},
-        "token_url",
+        "oauth2_url",
         "absolute",
     ),
     "bad_token_auth_method": (
@@ -50,7 +50,7 @@ BAD = {
             "token_url": TOKEN_URL,
             "token_auth_method": "private_key_jwt",
         },
-        "token_auth_method",
+        "oauth2_client_auth",
         "client_secret_basic",
     ),
     "client_credentials_without_id": (
@@ -78,13 +78,13 @@ BAD = {
     "query_param_for_bearer": (
         {"password": SECRET},
         {"auth_type": "bearer", "api_key_query_param": "key"},
-        "api_key_query_param",
+        "key_query_param",
         "api_key",
     ),
     "bad_api_key_header": (
         {"password": SECRET},
         {"auth_type": "api_key", "api_key_header": "X API Key"},
-        "api_key_header",
+        "key_header",
         "header name",
     ),
     "non_http_scheme": ({"host": "ftp://files.example/in", "password": SECRET}, {}, "host", "ftp"),
@@ -313,3 +313,72 @@ def test_scope_list_joined():
         },
     )
     assert config.auth.scope == "a b"
+
+
+def test_form_saves_unset_fields_as_null_and_they_are_ignored():
+    """Airflow's form writes every untouched extra field as null: read as unset, not an error."""
+    from airflow_provider_apisync.connection_form import FIELDS
+
+    extra = {f.key: None for f in FIELDS} | {"auth_type": "bearer"}
+    config = config_from_connection(host=HOST, password=SECRET, extra=json.dumps(extra))
+    assert config.auth.auth_type == "bearer"
+    assert config.verify is True and config.timeout == (10.0, 60.0) and config.max_retries == 5
+
+
+def test_new_key_names_and_old_names_as_aliases():
+    """oauth2_url / oauth2_client_auth / key_header / key_query_param; the old names still read."""
+    new = {
+        "auth_type": "oauth2_client_credentials",
+        "oauth2_url": TOKEN_URL,
+        "oauth2_client_auth": "client_secret_post",
+    }
+    old = {
+        "auth_type": "oauth2_client_credentials",
+        "token_url": TOKEN_URL,
+        "token_auth_method": "client_secret_post",
+    }
+    for extra in (new, old):
+        auth = config_from_connection(host=HOST, login="id", password=SECRET, extra=extra).auth
+        assert (auth.token_url, auth.token_auth_method) == (TOKEN_URL, "client_secret_post")
+    both = {**old, "oauth2_url": "https://new.example/token"}
+    auth = config_from_connection(host=HOST, login="id", password=SECRET, extra=both).auth
+    assert auth.token_url == "https://new.example/token"
+    key = {"auth_type": "api_key", "key_header": "X-Shop-Key", "api_key_header": "X-Old"}
+    assert config_from_connection(host=HOST, password=SECRET, extra=key).auth.api_key_header == (
+        "X-Shop-Key"
+    )
+    param = {"auth_type": "api_key", "extra__apisync__key_query_param": "k"}
+    auth = config_from_connection(host=HOST, password=SECRET, extra=param).auth
+    assert auth.api_key_query_param == "k"
+
+
+def test_verify_boolean_and_ca_bundle(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert config_from_connection(host=HOST, extra={"verify": False}).verify is False
+    assert config_from_connection(host=HOST, extra={"verify": True}).verify is True
+    config = config_from_connection(host=HOST, extra={"ca_bundle": str(bundle), "verify": True})
+    assert config.verify == str(bundle)
+    assert config_from_connection(host=HOST, extra={"verify": str(bundle)}).verify == str(bundle)
+    with pytest.raises(ApiConfigError) as info:
+        config_from_connection(host=HOST, extra={"ca_bundle": str(bundle), "verify": False})
+    assert info.value.field == "ca_bundle" and "verify is false" in str(info.value)
+    with pytest.raises(ApiConfigError) as info:
+        config_from_connection(host=HOST, extra={"ca_bundle": str(tmp_path / "missing.pem")})
+    assert info.value.field == "ca_bundle" and "does not exist" in str(info.value)
+
+
+def test_port_field_agrees_with_the_base_url():
+    """The port is visible in the form (Airflow's Test button needs one stored): a port equal
+    to the URL's (or the scheme default) changes nothing; a different one is refused."""
+    assert config_from_connection(host=HOST, port=443).base_url == HOST
+    assert config_from_connection(host="http://127.0.0.1:8123/v1", port=8123).base_url == (
+        "http://127.0.0.1:8123/v1"
+    )
+    assert config_from_connection(host="http://api.example", port=80).base_url == (
+        "http://api.example"
+    )
+    assert config_from_connection(host=HOST, port=0).base_url == HOST
+    with pytest.raises(ApiConfigError) as info:
+        config_from_connection(host="http://127.0.0.1:8123/v1", port=9000)
+    assert info.value.field == "port" and "8123" in str(info.value)

@@ -117,7 +117,13 @@ def test_connection_form_fields_reach_airflow(venv):
     assert [k for k, v in widgets.items() if v["sensitive"]] == ["extra__apisync__refresh_token"]
     assert "oauth2_refresh_token" in widgets["extra__apisync__auth_type"]["schema"]["enum"]
     assert widgets["extra__apisync__max_retries"]["schema"]["type"] == ["integer", "null"]
+    for name, widget in widgets.items():  # a None member renders as a literal "null" option
+        assert None not in widget["schema"].get("enum", []), name
+        assert "default" not in widget["schema"] or widget["schema"]["type"][0] == "boolean"
+    verify = widgets["extra__apisync__verify"]["schema"]
+    assert (verify["type"], verify["default"]) == (["boolean", "null"], True)
+    assert list(widgets)[:2] == ["extra__apisync__auth_type", "extra__apisync__oauth2_url"]
     behaviour = data["behaviour"]
-    assert behaviour["hidden_fields"] == ["schema", "port"]
+    assert behaviour["hidden_fields"] == ["schema"]  # the Test button needs a stored port
     assert behaviour["relabeling"]["host"] == "Base URL"
-    assert "extra__apisync__token_url" in behaviour["placeholders"]
+    assert "extra__apisync__oauth2_url" in behaviour["placeholders"]

@@ -19,47 +19,16 @@ from airflow_provider_apisync import __version__
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.signatures import WEBHOOK_EXTRA_KEYS
 from airflow_provider_apisync.client.urls import is_absolute, parse_allowed_host, redact_url
+from airflow_provider_apisync.connection_form import ALIASES, AUTH_TYPES, FIELDS, OAUTH2_CLIENT_AUTH
 
-AUTH_TYPES = (
-    "none",
-    "api_key",
-    "bearer",
-    "basic",
-    "oauth2_client_credentials",
-    "oauth2_refresh_token",
-)
-TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+TOKEN_AUTH_METHODS = OAUTH2_CLIENT_AUTH
 DEFAULT_TIMEOUT = (10.0, 60.0)
 DEADLINE_FACTOR = 5
 """Without ``request_deadline``, one attempt may take this many read timeouts in total."""
 DEFAULT_MAX_RESPONSE_MB = 256
 DEFAULT_USER_AGENT = f"apisync/{__version__} (+airflow-provider-apisync)"
-KNOWN_EXTRA = {
-    *WEBHOOK_EXTRA_KEYS,
-    "auth_type",
-    "api_key_header",
-    "api_key_query_param",
-    "token_url",
-    "scope",
-    "audience",
-    "token_auth_method",
-    "refresh_token",
-    "headers",
-    "timeout",
-    "verify",
-    "allowed_hosts",
-    "rate_limit",
-    "max_retries",
-    "max_retry_wait",
-    "user_agent",
-    "correlation_header",
-    "test_endpoint",
-    "request_deadline",
-    "max_response_mb",
-    "shared_store",
-    "log_requests",
-    "progress_every",
-}
+#: Every extra key apisync reads: the form's fields, their old names, the webhook keys.
+KNOWN_EXTRA = {*WEBHOOK_EXTRA_KEYS, *(f.key for f in FIELDS), *ALIASES}
 EXTRA_PREFIX = "extra__apisync__"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 _CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
@@ -170,13 +139,13 @@ def _build(
         auth_type=auth_type,
         login=login or None,
         secret=password or None,
-        api_key_header=_header_name(ex, "api_key_header") or "X-API-Key",
-        api_key_query_param=_str(ex, "api_key_query_param"),
-        token_url=_str(ex, "token_url"),
+        api_key_header=_header_name(ex, "key_header") or "X-API-Key",
+        api_key_query_param=_str(ex, "key_query_param"),
+        token_url=_str(ex, "oauth2_url"),
         scope=_scope(ex.get("scope")),
         audience=_str(ex, "audience"),
         token_auth_method=_choice(
-            ex, "token_auth_method", TOKEN_AUTH_METHODS, "client_secret_basic"
+            ex, "oauth2_client_auth", OAUTH2_CLIENT_AUTH, "client_secret_basic"
         ),
         refresh_token=_str(ex, "refresh_token"),
     )
@@ -186,7 +155,7 @@ def _build(
         auth=auth,
         headers=_headers(ex.get("headers")),
         timeout=_timeout(ex.get("timeout")),
-        verify=_verify(ex.get("verify")),
+        verify=_verify(ex.get("verify"), ex.get("ca_bundle")),
         allowed_hosts=_hosts(ex.get("allowed_hosts")),
         rate_limit=_rate_limit(ex.get("rate_limit")),
         max_retries=_int(ex, "max_retries", 5, minimum=0),
@@ -207,8 +176,9 @@ def _build(
 def _extra_dict(extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
     """The extra as a dict; ``extra__apisync__x`` (form-widget style) is read as ``x``.
 
-    Empty values count as unset (the UI stores untouched fields as ""). When both spellings
-    are present the plain key wins.
+    Empty values count as unset (the UI stores untouched fields as "" or null). When both
+    spellings are present the plain key wins; an old key name (``token_url`` ...) is read as
+    its current name (``oauth2_url``) unless that is set too.
     """
     if extra is None or (isinstance(extra, str) and not extra.strip()):
         return {}
@@ -235,6 +205,10 @@ def _extra_dict(extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
         if short != key and short in extra and extra[short] not in (None, ""):
             continue
         out[short] = value
+    for old, new in ALIASES.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
     return out
 
 
@@ -276,11 +250,20 @@ def _base_url(host: str | None, schema: str | None, port: int | None) -> str:
     except ValueError:
         raise ApiConfigError("host", "has an invalid port.", fix) from None
     netloc = parts.netloc
-    if port and url_port is None:
+    scheme = parts.scheme.lower()
+    if port:  # 0 and empty mean unset
         if not 0 < int(port) < 65536:
             raise ApiConfigError("port", f"{port} is not a TCP port.", "use 1-65535 or clear it.")
-        netloc = f"{netloc}:{int(port)}"
-    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+        default = 443 if scheme == "https" else 80
+        if url_port is not None and url_port != int(port):
+            raise ApiConfigError(
+                "port",
+                f"{port} differs from the port {url_port} in the base URL.",
+                f"set port to {url_port} or clear it.",
+            )
+        if url_port is None and int(port) != default:
+            netloc = f"{netloc}:{int(port)}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
 def _default_auth(login: str | None, password: str | None) -> str:
@@ -406,24 +389,42 @@ def _seconds(value: Any) -> float:
     return number
 
 
-def _verify(value: Any) -> bool | str:
+def _verify(value: Any, ca_bundle: Any = None) -> bool | str:
+    """``verify`` (a boolean; "true"/"false" or a CA path as text) and ``ca_bundle``."""
+    if ca_bundle is not None:
+        if not isinstance(ca_bundle, str):
+            raise ApiConfigError("ca_bundle", "must be a file path.", "e.g. /etc/ssl/corp-ca.pem.")
+        if value is False or (isinstance(value, str) and value.strip().lower() in _FALSE):
+            raise ApiConfigError(
+                "ca_bundle",
+                "is set while verify is false.",
+                "clear ca_bundle, or turn verify on to check the server against it.",
+            )
+        return _ca_path("ca_bundle", ca_bundle)
     if value is None or isinstance(value, bool):
         return True if value is None else value
     if isinstance(value, str):
         low = value.strip().lower()
-        if low in ("true", "1", "yes"):
+        if low in ("true", "1", "yes", "on"):
             return True
-        if low in ("false", "0", "no"):
+        if low in _FALSE:
             return False
-        path = value.strip()
-        if not os.path.exists(path):
-            raise ApiConfigError(
-                "verify",
-                f"CA bundle '{path}' does not exist on this machine.",
-                "use true, false, or the path of a PEM bundle present on every worker.",
-            )
-        return path
+        return _ca_path("verify", value)
     raise ApiConfigError("verify", "must be true, false or a CA bundle path.")
+
+
+_FALSE = ("false", "0", "no", "off")
+
+
+def _ca_path(key: str, value: str) -> str:
+    path = value.strip()
+    if not os.path.exists(path):
+        raise ApiConfigError(
+            key,
+            f"CA bundle '{path}' does not exist on this machine.",
+            "use the path of a PEM bundle present on every worker.",
+        )
+    return path
 
 
 def _hosts(value: Any) -> tuple[str, ...]:
@@ -593,20 +594,20 @@ def _check_auth(auth: AuthSettings) -> None:
         )
     if auth.api_key_query_param and kind != "api_key":
         raise ApiConfigError(
-            "api_key_query_param",
+            "key_query_param",
             f"only applies to auth_type 'api_key', not '{kind}'.",
             "remove it or set auth_type to api_key.",
         )
 
 
 def _check_token_url(token_url: str | None, kind: str) -> None:
-    example = 'add "token_url": "https://auth.example/oauth/token" to extra.'
+    example = 'add "oauth2_url": "https://auth.example/oauth/token" to extra.'
     if not token_url:
-        raise ApiConfigError("token_url", f"auth_type '{kind}' needs the token endpoint.", example)
+        raise ApiConfigError("oauth2_url", f"auth_type '{kind}' needs the token endpoint.", example)
     parts = urlsplit(token_url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ApiConfigError(
-            "token_url", f"'{redact_url(token_url)}' is not an absolute http(s) URL.", example
+            "oauth2_url", f"'{redact_url(token_url)}' is not an absolute http(s) URL.", example
         )
 
 

@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: Caller settings not passed through: they would point this throwaway home at another DB.
+_PINNED = ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",)
 _RUN_STATE = re.compile(r"DagRun Finished: dag_id=(\S+?),.*?state=(\w+)")
 
 
@@ -35,7 +37,11 @@ class DagTestResult:
 class AirflowEnv:
     """An AIRFLOW_HOME with a sqlite metadata DB and a DAGs folder.
 
-    ``env`` adds variables (``AIRFLOW_CONN_*`` connections, ``AIRFLOW_VAR_*`` ...).
+    ``env`` adds variables (``AIRFLOW_CONN_*`` connections, ``AIRFLOW_VAR_*`` ...). The
+    caller's ``AIRFLOW__*`` settings pass through (e.g. ``AIRFLOW__CORE__TEST_CONNECTION``),
+    except the metadata DB's (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN*``): the DB is this
+    home's sqlite unless ``env`` names another. The home, DAGs folder, examples off and
+    unit-test mode off are always this environment's.
     """
 
     home: Path
@@ -44,7 +50,7 @@ class AirflowEnv:
     timeout: float = 600.0
 
     def environ(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_PINNED)}
         bin_dir = str(Path(sys.executable).parent)
         base.update(
             {

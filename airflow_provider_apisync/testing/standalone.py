@@ -7,6 +7,7 @@ public REST API, exactly as an operator would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -52,12 +54,18 @@ class AirflowStandalone:
     def start(self) -> AirflowStandalone:
         self.env.home.mkdir(parents=True, exist_ok=True)
         environ = self.env.environ()
+        # The UI's Test button (Airflow ships it disabled); a caller's setting wins.
+        environ.setdefault("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
         environ.update(
             {
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API__BASE_URL": self.url,
+                # Log servers on free ports too: the defaults (8793, 8794) are fixed, so a
+                # second standalone on the machine would fail to bind them.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             }
@@ -113,11 +121,35 @@ class AirflowStandalone:
             method,
             self.url + path,
             json=body,
-            timeout=30,
+            timeout=60,
             headers={"Authorization": f"Bearer {self._token}"},
         )
         resp.raise_for_status()
         return resp.json() if resp.content else None
+
+    def add_connection(self, conn_id: str, conn: dict[str, Any]) -> None:
+        """Create (or replace) a connection in the metadata DB, as the UI's form would.
+
+        ``conn`` is Airflow's JSON form (``conn_type``, ``host``, ``login``, ``password``,
+        ``port``, ``extra`` as a dict or JSON text). Stored in the DB, it is listed under
+        Admin -> Connections and can be edited and tested there, unlike ``AIRFLOW_CONN_*``.
+        An ``apisync`` connection without a port gets its base URL's port (443/80 when the
+        URL has none): Airflow 3.3's Test button sends the stored port (a missing one as 0)
+        and the server refuses a test whose port differs from the stored connection.
+        """
+        if conn.get("conn_type") == "apisync" and conn.get("host") and not conn.get("port"):
+            parts = urlsplit(str(conn["host"]))
+            conn = {**conn, "port": parts.port or (443 if parts.scheme == "https" else 80)}
+        body: dict[str, Any] = {"connection_id": conn_id, "conn_type": conn["conn_type"]}
+        for key in ("host", "login", "password", "port", "schema", "description"):
+            if conn.get(key) not in (None, ""):
+                body[key] = conn[key]
+        extra = conn.get("extra")
+        if extra:
+            body["extra"] = extra if isinstance(extra, str) else json.dumps(extra)
+        with contextlib.suppress(requests.HTTPError):  # not there yet
+            self.api("DELETE", f"/api/v2/connections/{conn_id}")
+        self.api("POST", "/api/v2/connections", body)
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
@@ -125,7 +157,7 @@ class AirflowStandalone:
             try:
                 self.api("GET", f"/api/v2/dags/{dag_id}")
                 return
-            except requests.HTTPError:
+            except (requests.HTTPError, requests.Timeout, requests.ConnectionError):
                 time.sleep(2)
         raise TimeoutError(f"DAG {dag_id} was not parsed within {timeout:.0f}s")
 
@@ -145,7 +177,11 @@ class AirflowStandalone:
         deadline = time.monotonic() + timeout
         state = "unknown"
         while time.monotonic() < deadline:
-            run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+            try:
+                run = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+            except (requests.Timeout, requests.ConnectionError):
+                time.sleep(2)  # a busy API server; the deadline still bounds the wait
+                continue
             state = run["state"]
             if state in TERMINAL:
                 return str(state)

@@ -125,7 +125,7 @@ def crm(cfg: WorldConfig, tickets: list[dict[str, Any]]) -> Tenant:
         password=CRM_CLIENT_SECRET,
         extra={
             "auth_type": "oauth2_client_credentials",
-            "token_url": api.token_url,
+            "oauth2_url": api.token_url,
             "scope": "crm.objects.contacts.read crm.objects.invoices.read tickets",
         },
     )
@@ -164,7 +164,7 @@ def erp(cfg: WorldConfig) -> Tenant:
         password=ERP_API_KEY,
         extra={
             "auth_type": "api_key",
-            "api_key_header": "X-API-Key",
+            "key_header": "X-API-Key",
             "rate_limit": {"requests": 30, "per_seconds": 1},  # no quota headers: pace ourselves
         },
     )
@@ -239,7 +239,7 @@ def salesforce(cfg: WorldConfig) -> Tenant | None:
         description="Salesforce-like: OAuth2, Bulk API 2.0 query jobs",
         login=SALESFORCE_CLIENT_ID,
         password=SALESFORCE_CLIENT_SECRET,
-        extra={"auth_type": "oauth2_client_credentials", "token_url": api.token_url},
+        extra={"auth_type": "oauth2_client_credentials", "oauth2_url": api.token_url},
         features={"bulk": bulk},
     )
 
