@@ -66,10 +66,10 @@ minute after the helpdesk's newest change, so its recent tickets fall inside the
 def dag_args(world: World, dag_id: str, files: Mapping[str, str]) -> tuple[str, ...]:
     """CLI arguments for ``airflow dags test DAG_ID`` (see :data:`WINDOWED`)."""
     args: tuple[str, ...] = ("-f", files[dag_id])
-    if dag_id in WINDOWED:
+    if dag_id in WINDOWED:  # the logical date is positional: it goes before the options
         stamps = [str(t["updated_at"]) for t in world["helpdesk"].api.collection("tickets").all()]
         newest = datetime.fromisoformat(max(stamps).replace("Z", "+00:00"))
-        args += ((newest + timedelta(minutes=1)).isoformat(),)
+        args = ((newest + timedelta(minutes=1)).isoformat(), *args)
     return args
 
 
