@@ -349,26 +349,10 @@ class FanoutJob(PullJob):
         self._finish_parent()
 
     def _write(self, slot: _Slot, records: list[Any]) -> None:
-        progress = self.progress
-        number = progress.pages + 1
         if self.include:
             extra = {name: get_path(slot.parent, path) for name, path in self.include.items()}
             records = [{**r, **extra} if isinstance(r, dict) else r for r in records]
-        if self.contract.active:
-            records = self._check(records, number)
-        if self.seen is not None:
-            records = self._dedupe(records)
-        if self.tracker is not None and records:
-            self.tracker.observe(records)  # the API's records: the cursor field is theirs
-            progress.high_water_mark = self.tracker.value
-        if self.spec.transform is not None:
-            records = self._transform(records, number)
-        if records:
-            if self.sink.will_roll():
-                self.part_start = self._snapshot()
-            self.sink.write(records)
-        progress.pages = number
-        progress.records += len(records)
+        self._write_page(records, self.progress.pages + 1)
 
     def _finish_parent(self) -> None:
         progress = self.progress

@@ -189,7 +189,16 @@ class PullJob:
     def _handle(self, page: Page) -> None:
         progress = self.progress
         number = progress.pages + 1
-        records = page.records
+        self._write_page(page.records, number)
+        progress.state = page.state
+        progress.done = page.state is None
+        if progress.done or number % self.spec.checkpoint_every == 0:
+            self._save()
+
+    def _write_page(self, records: list[Any], number: int) -> None:
+        """Page ``number``'s records through contract, de-duplication, the high-water mark
+        and the transform into the part files; counts the page and what was written."""
+        progress = self.progress
         if self.contract.active:
             records = self._check(records, number)
         if self.seen is not None:
@@ -205,10 +214,6 @@ class PullJob:
             self.sink.write(records)
         progress.pages = number
         progress.records += len(records)
-        progress.state = page.state
-        progress.done = page.state is None
-        if progress.done or number % self.spec.checkpoint_every == 0:
-            self._save()
 
     def _check(self, records: list[Any], number: int) -> list[Any]:
         good, bad = self.contract.split(records)
