@@ -57,6 +57,8 @@ from airflow.providers.common.compat.version_compat import (
     get_base_airflow_version_tuple,
 )
 
+from airflow_provider_apisync.log_guard import hide_mask_secret_values
+
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
 else:  # 2.11 - 3.1: core's timetables (the task SDK has them from 3.2)
@@ -74,6 +76,9 @@ else:  # 2.11
     from airflow.utils.context import OutletEventAccessors
 
 log = logging.getLogger("airflow_provider_apisync.compat")
+
+if AIRFLOW_V_3_0_PLUS:  # `dags test` must not print MaskSecret values (see log_guard)
+    hide_mask_secret_values()
 
 #: The running Airflow as ``(major, minor, micro)``.
 AIRFLOW_VERSION: tuple[int, int, int] = get_base_airflow_version_tuple()
@@ -210,6 +215,7 @@ __all__ = [
     "degraded",
     "get_current_context",
     "get_fernet",
+    "hide_mask_secret_values",
     "json_extra_equals",
     "mask_secret",
     "redact",
