@@ -78,7 +78,9 @@ else:  # 2.11
 log = logging.getLogger("airflow_provider_apisync.compat")
 
 if AIRFLOW_V_3_0_PLUS:  # `dags test` must not print MaskSecret values (see log_guard)
-    hide_mask_secret_values()
+    from airflow.sdk.execution_time.comms import MaskSecret
+
+    hide_mask_secret_values(MaskSecret)
 
 #: The running Airflow as ``(major, minor, micro)``.
 AIRFLOW_VERSION: tuple[int, int, int] = get_base_airflow_version_tuple()

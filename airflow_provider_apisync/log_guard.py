@@ -14,43 +14,33 @@ itself logs when it receives one. Nothing else in any log line changes.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 HIDDEN = "MaskSecret(value=<hidden>)"
 
-
-@cache
-def _mask_secret_type() -> type | None:
-    try:
-        from airflow.sdk.execution_time.comms import MaskSecret
-    except ImportError:  # Airflow 2: no task comms, secrets are masked in-process
-        return None
-    return MaskSecret
+_kinds: tuple[type, ...] = ()
 
 
 def hide_mask_secret_event(_logger: Any, _method: str, event_dict: Any) -> Any:
     """structlog processor: every ``MaskSecret`` value in the event becomes :data:`HIDDEN`."""
-    kind = _mask_secret_type()
-    if kind is None or not isinstance(event_dict, dict):
-        return event_dict
-    for key, value in event_dict.items():
-        if isinstance(value, kind):
-            event_dict[key] = HIDDEN
+    if _kinds and isinstance(event_dict, dict):
+        for key, value in event_dict.items():
+            if isinstance(value, _kinds):
+                event_dict[key] = HIDDEN
     return event_dict
 
 
-def hide_mask_secret_values() -> bool:
+def hide_mask_secret_values(mask_secret_type: type) -> None:
     """Put :func:`hide_mask_secret_event` first in structlog's processors (idempotent).
 
-    Returns whether it is installed. A later ``structlog.configure`` by Airflow replaces the
-    chain; Airflow's own configuration filters debug lines and masks secrets, so that is safe.
+    ``mask_secret_type`` is the task SDK's ``MaskSecret`` (``compat`` passes it on Airflow 3).
+    A later ``structlog.configure`` by Airflow replaces the chain; Airflow's own configuration
+    filters debug lines and masks secrets, so that is safe.
     """
-    if _mask_secret_type() is None:
-        return False
+    global _kinds
     import structlog
 
+    _kinds = (mask_secret_type,)
     processors = list(structlog.get_config().get("processors") or [])
     if hide_mask_secret_event not in processors:
         structlog.configure(processors=[hide_mask_secret_event, *processors])
-    return True

@@ -98,8 +98,8 @@ def test_a_mask_secret_request_in_a_debug_log_line_hides_its_value():
     try:
         structlog.reset_defaults()  # unconfigured, as in the `dags test` process on 3.0
         structlog.configure(logger_factory=structlog.PrintLoggerFactory(out))
-        compat.hide_mask_secret_values()
-        compat.hide_mask_secret_values()  # idempotent
+        compat.hide_mask_secret_values(MaskSecret)
+        compat.hide_mask_secret_values(MaskSecret)  # idempotent
         assert structlog.get_config()["processors"].count(hide_mask_secret_event) == 1
         structlog.get_logger().debug("Sending request", msg=MaskSecret(value="tok-123456"))
     finally:
