@@ -166,6 +166,12 @@ def get_fernet() -> Any:
     return core_fernet()
 
 
+def variable_get(key: str, default: Any = None, *, deserialize_json: bool = False) -> Any:
+    """``Variable.get`` with a default on every line: the keyword is ``default`` in the task
+    SDK (3.x) and ``default_var`` on 2.11, so the default is passed by position."""
+    return Variable.get(key, default, deserialize_json=deserialize_json)
+
+
 def json_extra_equals(column: Any, key: str, value: str) -> Any:
     """SQL filter ``column[key] == value`` for an asset-event ``extra`` column on every line.
 
@@ -222,4 +228,5 @@ __all__ = [
     "mask_secret",
     "redact",
     "task",
+    "variable_get",
 ]
