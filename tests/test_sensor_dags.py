@@ -138,7 +138,8 @@ def test_freshness_dag_with_templated_newer_than(airflow_env, server):
     assert result.ok, result.output[-6000:]
     assert "running trigger in line" in result.output
     checks = server.log("GET", "/events")
-    assert len(checks) >= 3
+    assert len(checks) >= 2  # stale, deferred, ... fresh (3 s after the first check: a slow
+    # line's resume can take longer than that, so the second check may already be fresh)
     assert result.output.count("running trigger in line") == len(checks) - 1
     # two days old when the fixture started; minutes depend on how long set-up took
     assert re.search(r"lag 2d\S* \(newer_than [^)]+\): stale", result.output)
