@@ -77,6 +77,16 @@ else:  # 2.11
 
 log = logging.getLogger("airflow_provider_apisync.compat")
 
+if AIRFLOW_V_3_2_PLUS and not AIRFLOW_V_3_3_PLUS and getattr(Stats, "factory", None) is None:
+    # 3.2's task-SDK Stats stays a no-op until the task runner's main() initializes it, so a
+    # hook used outside it (dags test, plain scripts) dropped every metric: initialize it
+    # from [metrics] the way the task runner does (the runner re-initializes it anyway).
+    from airflow.sdk.observability.metrics import stats_utils
+
+    _stats: Any = Stats  # 3.2's signatures (mypy sees 3.3's)
+    _factory: Any = stats_utils.get_stats_factory
+    _stats.initialize(factory=_factory(_stats))
+
 if AIRFLOW_V_3_0_PLUS:  # `dags test` must not print MaskSecret values (see log_guard)
     from airflow.sdk.execution_time.comms import MaskSecret
 
