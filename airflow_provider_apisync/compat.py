@@ -57,6 +57,8 @@ from airflow.providers.common.compat.version_compat import (
     get_base_airflow_version_tuple,
 )
 
+from airflow_provider_apisync.log_guard import hide_mask_secret_values
+
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
 else:  # 2.11 - 3.1: core's timetables (the task SDK has them from 3.2)
@@ -74,6 +76,21 @@ else:  # 2.11
     from airflow.utils.context import OutletEventAccessors
 
 log = logging.getLogger("airflow_provider_apisync.compat")
+
+if AIRFLOW_V_3_2_PLUS and not AIRFLOW_V_3_3_PLUS and getattr(Stats, "factory", None) is None:
+    # 3.2's task-SDK Stats stays a no-op until the task runner's main() initializes it, so a
+    # hook used outside it (dags test, plain scripts) dropped every metric: initialize it
+    # from [metrics] the way the task runner does (the runner re-initializes it anyway).
+    from airflow.sdk.observability.metrics import stats_utils
+
+    _stats: Any = Stats  # 3.2's signatures (mypy sees 3.3's)
+    _factory: Any = stats_utils.get_stats_factory
+    _stats.initialize(factory=_factory(_stats))
+
+if AIRFLOW_V_3_0_PLUS:  # `dags test` must not print MaskSecret values (see log_guard)
+    from airflow.sdk.execution_time.comms import MaskSecret
+
+    hide_mask_secret_values(MaskSecret)
 
 #: The running Airflow as ``(major, minor, micro)``.
 AIRFLOW_VERSION: tuple[int, int, int] = get_base_airflow_version_tuple()
@@ -159,6 +176,12 @@ def get_fernet() -> Any:
     return core_fernet()
 
 
+def variable_get(key: str, default: Any = None, *, deserialize_json: bool = False) -> Any:
+    """``Variable.get`` with a default on every line: the keyword is ``default`` in the task
+    SDK (3.x) and ``default_var`` on 2.11, so the default is passed by position."""
+    return Variable.get(key, default, deserialize_json=deserialize_json)
+
+
 def json_extra_equals(column: Any, key: str, value: str) -> Any:
     """SQL filter ``column[key] == value`` for an asset-event ``extra`` column on every line.
 
@@ -210,8 +233,10 @@ __all__ = [
     "degraded",
     "get_current_context",
     "get_fernet",
+    "hide_mask_secret_values",
     "json_extra_equals",
     "mask_secret",
     "redact",
     "task",
+    "variable_get",
 ]

@@ -24,6 +24,7 @@ The event ``extra`` holds ``payload_uri`` (the raw body in object storage), ``de
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 # Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
@@ -32,7 +33,12 @@ from airflow_provider_apisync.compat import Asset, ObjectStoragePath, dag, task
 GITHUB_PUSH = Asset("apisync://github/push")
 
 
-@dag(schedule=[GITHUB_PUSH], catchup=False, tags=["apisync", "webhooks", "example"])
+@dag(
+    schedule=[GITHUB_PUSH],
+    start_date=datetime(2026, 1, 1),  # Airflow 2.11 requires one
+    catchup=False,
+    tags=["apisync", "webhooks", "example"],
+)
 def webhook_to_asset_example() -> None:
     @task
     def summarize_pushes(triggering_asset_events: Any = None) -> list[dict[str, Any]]:

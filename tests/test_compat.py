@@ -82,6 +82,33 @@ def test_degraded_says_it_once(caplog):
     ]
 
 
+@pytest.mark.skipif(not compat.AIRFLOW_V_3_0_PLUS, reason="Airflow 2 has no task comms")
+def test_a_mask_secret_request_in_a_debug_log_line_hides_its_value():
+    """Regression (Airflow 3.0 ``dags test``): the in-process comms debug-logged every
+    ``MaskSecret`` with its value, printing bearer tokens; the guard hides the value."""
+    import io
+
+    import structlog
+    from airflow.sdk.execution_time.comms import MaskSecret
+
+    from airflow_provider_apisync.log_guard import hide_mask_secret_event
+
+    saved = structlog.get_config()
+    out = io.StringIO()
+    try:
+        structlog.reset_defaults()  # unconfigured, as in the `dags test` process on 3.0
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(out))
+        compat.hide_mask_secret_values(MaskSecret)
+        compat.hide_mask_secret_values(MaskSecret)  # idempotent
+        assert structlog.get_config()["processors"].count(hide_mask_secret_event) == 1
+        structlog.get_logger().debug("Sending request", msg=MaskSecret(value="tok-123456"))
+    finally:
+        structlog.configure(**saved)
+    assert "Sending request" in out.getvalue()
+    assert "tok-123456" not in out.getvalue()
+    assert "MaskSecret(value=<hidden>)" in out.getvalue()
+
+
 @pytest.mark.skipif(not compat.AIRFLOW_V_3_0_PLUS, reason="asset events (webhooks) need Airflow 3")
 def test_delivery_lookup_runs_on_this_lines_asset_event_table(tmp_path):
     """The webhook dedupe query on a real SQLite table with this line's AssetEvent columns.

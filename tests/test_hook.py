@@ -14,7 +14,7 @@ from conftest import conn_json
 
 from airflow_provider_apisync.client import ApiAuthError
 from airflow_provider_apisync.client.session import GuardedSession
-from airflow_provider_apisync.compat import AirflowNotFoundException, Connection
+from airflow_provider_apisync.compat import AirflowNotFoundException
 from airflow_provider_apisync.hooks import ApiSyncHook
 from airflow_provider_apisync.testing import FakeAuth
 
@@ -236,12 +236,22 @@ def test_test_connection_wrong_key(api, set_conn):
     assert _statuses(api, "/") == [401] and len(api.log()) == 1  # one GET, no retries
 
 
-def test_test_connection_unreachable():
+def _ui_test(monkeypatch: pytest.MonkeyPatch, **fields: str) -> tuple[bool, str]:
+    """What the UI's Test button does on every line (2.11's connexion and 3.x's FastAPI
+    route alike): core's ``Connection`` under a transient id exported as an env var, then its
+    ``test_connection()``, which resolves the hook by conn_type and calls ours."""
+    from airflow.models.connection import Connection as CoreConnection
+
+    conn = CoreConnection(conn_id="transient_ui_test", conn_type="apisync", **fields)
+    monkeypatch.setenv("AIRFLOW_CONN_TRANSIENT_UI_TEST", conn.get_uri())
+    return conn.test_connection()
+
+
+def test_test_connection_unreachable(monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again below: nothing listens there
-    conn = Connection(conn_id="gone", conn_type="apisync", host=f"http://127.0.0.1:{port}")
-    ok, message = conn.test_connection()
+    ok, message = _ui_test(monkeypatch, host=f"http://127.0.0.1:{port}")
     assert not ok
     assert message.startswith("ApiTransportError: network error")
 
@@ -274,14 +284,9 @@ def test_test_endpoint_that_needs_auth(api, set_conn):
     assert ok and message.endswith("/contacts?limit=1 -> 200")
 
 
-def test_ui_test_button_path_with_an_unsaved_connection(api):
+def test_ui_test_button_path_with_an_unsaved_connection(api, monkeypatch):
     """Airflow's Connection.test_connection resolves the hook by conn_type, then calls ours."""
-    conn = Connection(
-        conn_id="not_saved_anywhere",
-        conn_type="apisync",
-        host=api.url,
-        password=KEY,
-        extra='{"auth_type": "api_key"}',
+    ok, message = _ui_test(
+        monkeypatch, host=api.url, password=KEY, extra='{"auth_type": "api_key"}'
     )
-    ok, message = conn.test_connection()
     assert ok, message

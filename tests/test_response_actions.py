@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,6 +36,21 @@ def test_rules_parse_statuses_classes_and_bodies_first_match_wins():
     assert actions.match(503, "down for maintenance").action == "retry"
     assert actions.match(503, None) is None
     assert ResponseActions.parse({409: "skip"}).match(409, "").action == "skip"
+
+
+def test_rules_survive_deepcopy_and_pickle_with_their_own_lock():
+    """Regression: Airflow 3.0's ``dags test`` deep-copies every operator; the lock broke it."""
+    actions = ResponseActions.parse({404: "skip"})
+    actions.count("skip")
+    for copied in (copy.deepcopy(actions), pickle.loads(pickle.dumps(actions))):
+        assert copied.match(404, None).action == "skip"
+        copied.count("skip")
+        assert copied.summary() == {"skip": 2}
+    assert actions.summary() == {"skip": 1}  # the copies count on their own
+    operator = ApiPushOperator(
+        task_id="p", endpoint="/x", records=[], record_key="id", response_actions={404: "skip"}
+    )
+    assert copy.deepcopy(operator).response_actions.match(404, None).action == "skip"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import pytest
 from conftest import conn_json
 from sensor_testkit import BEARER
 
+from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_apisync.testing import FakeApi, RateLimit
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
 
@@ -137,11 +138,13 @@ def test_freshness_dag_with_templated_newer_than(airflow_env, server):
     assert result.ok, result.output[-6000:]
     assert "running trigger in line" in result.output
     checks = server.log("GET", "/events")
-    assert len(checks) >= 3
+    assert len(checks) >= 2  # stale, deferred, ... fresh (3 s after the first check: a slow
+    # line's resume can take longer than that, so the second check may already be fresh)
     assert result.output.count("running trigger in line") == len(checks) - 1
     # two days old when the fixture started; minutes depend on how long set-up took
     assert re.search(r"lag 2d\S* \(newer_than [^)]+\): stale", result.output)
     assert re.search(r"lag \d+\.\ds \(newer_than [^)]+\): fresh", result.output)
-    # `dags test` restarts ti.start_date on every resume; the sensor's deadline must not move
+    # `dags test` restarts ti.start_date on every resume; the sensor's deadline must not move.
+    # Before 3.3 (no task_state_store) the start time is ti.start_date: degraded, docs table.
     deadlines = set(re.findall(r"sensor deadline (\S+)", result.output))
-    assert len(deadlines) == 1, deadlines
+    assert len(deadlines) == 1 or not AIRFLOW_V_3_3_PLUS, deadlines

@@ -142,6 +142,17 @@ class ResponseActions:
         """The same rules with zeroed counters (one per task run)."""
         return ResponseActions(self.rules, retries=self.retries)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Airflow deep-copies operators (``dags test``, clearing, task groups on 3.0): a
+        # lock cannot be copied or pickled, so the copy gets its own.
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __bool__(self) -> bool:
         return bool(self.rules)
 

@@ -10,6 +10,7 @@ provider info, so both forms show the same fields with one source of truth.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from typing import Any
 
 from airflow_provider_apisync import get_provider_info
@@ -66,7 +67,11 @@ def connection_form_widgets() -> dict[str, Any]:
 
 def _widgets() -> tuple[Any, Any]:
     """flask-appbuilder's text and password widgets, or ``(None, None)`` without it."""
-    if importlib.util.find_spec("flask_appbuilder") is None:
+    try:
+        found = importlib.util.find_spec("flask_appbuilder") is not None
+    except ValueError:  # a stand-in without a spec: Airflow 3.1's API server mocks FAB's
+        found = "flask_appbuilder" in sys.modules  # widgets in sys.modules to read forms
+    if not found:
         return None, None
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
 

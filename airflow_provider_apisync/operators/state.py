@@ -125,9 +125,9 @@ class VariableHighWater:
         self.key = key
 
     def get(self) -> Any:
-        from airflow_provider_apisync.compat import Variable
+        from airflow_provider_apisync.compat import variable_get
 
-        stored = Variable.get(self.key, default=None, deserialize_json=True)
+        stored = variable_get(self.key, None, deserialize_json=True)
         return stored.get("value") if isinstance(stored, dict) else None
 
     def set(self, value: Any) -> None:

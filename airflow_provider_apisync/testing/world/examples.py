@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from importlib import metadata
 from typing import Any
 
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
@@ -63,9 +64,23 @@ minute after the helpdesk's newest change, so its recent tickets fall inside the
 15-minute interval however long the world waited before the DAG started."""
 
 
+def _dag_file_option() -> str:
+    """``dags test``'s option for the DAG file: ``-f`` on Airflow 3, ``-S`` (subdir, a file
+    or folder) on 2.11, which has no ``-f``. Read from the installed distribution, so this
+    module still imports no Airflow."""
+    try:
+        major = int(metadata.version("apache-airflow").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return "-f"
+    return "-f" if major >= 3 else "-S"
+
+
+_FILE_OPTION = _dag_file_option()
+
+
 def dag_args(world: World, dag_id: str, files: Mapping[str, str]) -> tuple[str, ...]:
     """CLI arguments for ``airflow dags test DAG_ID`` (see :data:`WINDOWED`)."""
-    args: tuple[str, ...] = ("-f", files[dag_id])
+    args: tuple[str, ...] = (_FILE_OPTION, files[dag_id])
     if dag_id in WINDOWED:  # the logical date is positional: it goes before the options
         stamps = [str(t["updated_at"]) for t in world["helpdesk"].api.collection("tickets").all()]
         newest = datetime.fromisoformat(max(stamps).replace("Z", "+00:00"))
