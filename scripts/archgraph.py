@@ -23,6 +23,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -51,6 +52,7 @@ class Import:
     name: str | None  # the attribute taken from it (``from target import name``), if not a module
 
 
+@lru_cache(maxsize=8)
 def package_modules(root: Path = ROOT) -> dict[str, Path]:
     """Dotted module name -> file, for every ``.py`` under the package (packages by __init__)."""
     base = root / PACKAGE
@@ -95,14 +97,15 @@ def imports_in(
                     yield Import(module, path, node.lineno, base, name)
 
 
-def all_imports(root: Path = ROOT) -> list[Import]:
-    """The imports of every module of the package."""
+@lru_cache(maxsize=8)
+def all_imports(root: Path = ROOT) -> tuple[Import, ...]:
+    """The imports of every module of the package (read once per process and root)."""
     modules = package_modules(root)
     known = set(modules)
     found: list[Import] = []
     for module, path in modules.items():
         found.extend(imports_in(path, module, known, is_package=path.name == "__init__.py"))
-    return found
+    return tuple(found)
 
 
 def unit_of(module: str) -> str | None:
@@ -310,7 +313,7 @@ def private_imports(root: Path = ROOT) -> list[PrivateImport]:
     modules = package_modules(root)
     known = set(modules)
     packages = {m for m, path in modules.items() if path.name == "__init__.py"}
-    candidates: list[Import] = all_imports(root)
+    candidates: list[Import] = list(all_imports(root))
     for folder in OUTSIDE:
         for path in sorted((root / folder).rglob("*.py")):
             rel = path.relative_to(root).as_posix()
