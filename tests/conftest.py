@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+# `demo` (the demo world, the Airflow standalone runner, the fleet) lives at the repo root,
+# outside the wheel. Appended, not prepended: under `make compat` the installed wheel must
+# still win over the checkout's airflow_provider_apisync.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
 
 _HOME = tempfile.mkdtemp(prefix="apisync-test-home-")
 os.environ.setdefault("AIRFLOW_HOME", _HOME)

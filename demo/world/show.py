@@ -1,13 +1,13 @@
 """The simulated world the example DAGs run against (``make demo``, ``make airflow``).
 
 The world itself lives in the package, so tests and users can reuse it:
-:mod:`airflow_provider_apisync.testing.world` (tenants CRM, ERP, helpdesk, analytics,
+:mod:`demo.world` (tenants CRM, ERP, helpdesk, analytics,
 their connections, faults and rate limits). This module re-exports it and prints it.
 """
 
 from __future__ import annotations
 
-from airflow_provider_apisync.testing.world import (
+from demo.world import (
     Tenant,
     World,
     WorldConfig,
