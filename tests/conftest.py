@@ -18,6 +18,9 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
+# The `fake_api` fixture: the provider's pytest plugin is opt-in (docs/testing.md).
+pytest_plugins = ["airflow_provider_apisync.testing.pytest_plugin"]
+
 _HOME = tempfile.mkdtemp(prefix="apisync-test-home-")
 os.environ.setdefault("AIRFLOW_HOME", _HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
