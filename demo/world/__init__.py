@@ -1,4 +1,7 @@
-"""A simulated company's SaaS landscape for the example DAGs, the demo and your own tests.
+"""A simulated company's SaaS landscape for the example DAGs, ``make demo`` and our tests.
+
+Not in the wheel: it lives in the repository (repo root on ``sys.path``); users build
+their own fixtures from :class:`~airflow_provider_apisync.testing.FakeApi`.
 
 >>> from demo.world import running_world
 >>> with running_world() as world:

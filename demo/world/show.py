@@ -1,30 +1,8 @@
-"""The simulated world the example DAGs run against (``make demo``, ``make airflow``).
-
-The world itself lives in the package, so tests and users can reuse it:
-:mod:`demo.world` (tenants CRM, ERP, helpdesk, analytics,
-their connections, faults and rate limits). This module re-exports it and prints it.
-"""
+"""Print the simulated systems the example DAGs run against (``make demo``, ``make airflow``)."""
 
 from __future__ import annotations
 
-from demo.world import (
-    Tenant,
-    World,
-    WorldConfig,
-    build_world,
-    running_world,
-    start_activity,
-)
-
-__all__ = [
-    "Tenant",
-    "World",
-    "WorldConfig",
-    "build_world",
-    "print_world",
-    "running_world",
-    "start_activity",
-]
+from demo.world.model import World
 
 
 def print_world(world: World) -> None:
