@@ -24,9 +24,11 @@ from airflow.sdk import Connection
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
 from airflow_provider_apisync.testing.fakeapi.bulk import install_bulk_routes
-from airflow_provider_apisync.testing.standalone import AirflowStandalone
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repo root: `demo` (the Airflow standalone runner)
+from demo.airflow_standalone import AirflowStandalone  # noqa: E402
+
 EXAMPLE = ROOT / "example_dags" / "bulk_export_example.py"
 DAG_ID = "apisync_bulk_export"
 TASK_ID = "export_contacts"

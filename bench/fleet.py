@@ -31,9 +31,10 @@ from typing import Any
 from _common import RemoteFakeApi, print_table
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # `demo` (the fleet runner)
 from redis_support import RedisServer  # noqa: E402  (tests/ holds the redis fixture)
 
-from airflow_provider_apisync.testing.fleet import WorkerPlan, run_fleet  # noqa: E402
+from demo.fleet import WorkerPlan, run_fleet  # noqa: E402
 
 LIMIT, WINDOW_S = 60, 2.0
 

@@ -24,17 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python demo/run.py` from a fresh clone: `demo` importable
 
 from airflow_provider_apisync.testing.dagrun import AirflowEnv, DagTestResult  # noqa: E402
-from airflow_provider_apisync.testing.world import World, WorldConfig, running_world  # noqa: E402
-from airflow_provider_apisync.testing.world.examples import (  # noqa: E402
+from demo.summary import parse_summaries, table  # noqa: E402
+from demo.world import World, WorldConfig, running_world  # noqa: E402
+from demo.world.examples import (  # noqa: E402
     SKIP,
     before_dag,
     dag_args,
     dag_files,
     plan_lanes,
 )
-from airflow_provider_apisync.testing.world.lanes import run_lanes  # noqa: E402
-from demo.summary import parse_summaries, table  # noqa: E402
-from demo.world import print_world  # noqa: E402
+from demo.world.lanes import run_lanes  # noqa: E402
+from demo.world.show import print_world  # noqa: E402
 
 DAGS = ROOT / "example_dags"
 HOME = ROOT / ".airflow-demo"

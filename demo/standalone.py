@@ -25,11 +25,11 @@ import requests
 
 from airflow_provider_apisync.client.signatures import sign_github
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
-from airflow_provider_apisync.testing.standalone import AirflowStandalone
-from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
-from airflow_provider_apisync.testing.world import tenants as world_tenants
-from airflow_provider_apisync.testing.world.examples import before_dag
-from demo.world import print_world
+from demo.airflow_standalone import AirflowStandalone
+from demo.world import World, WorldConfig, running_world
+from demo.world import tenants as world_tenants
+from demo.world.examples import before_dag
+from demo.world.show import print_world
 
 
 def serve(home: Path, dags: Path, *, chaos: bool = True) -> int:

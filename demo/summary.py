@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_apisync.testing.world.examples import task_summaries
+from demo.world.examples import task_summaries
 
 # (header, how to read it from one task's summary)
 COLUMNS: list[tuple[str, Any]] = [

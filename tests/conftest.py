@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+# `demo` (the demo world, the Airflow standalone runner, the fleet) lives at the repo root,
+# outside the wheel. Appended, not prepended: under `make compat` the installed wheel must
+# still win over the checkout's airflow_provider_apisync.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
+
+# The `fake_api` fixture: the provider's pytest plugin is opt-in (docs/testing.md).
+pytest_plugins = ["airflow_provider_apisync.testing.pytest_plugin"]
 
 _HOME = tempfile.mkdtemp(prefix="apisync-test-home-")
 os.environ.setdefault("AIRFLOW_HOME", _HOME)

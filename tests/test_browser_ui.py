@@ -23,8 +23,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
-from airflow_provider_apisync.testing.standalone import AirflowStandalone
-from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
+from demo.airflow_standalone import AirflowStandalone
+from demo.world import World, WorldConfig, running_world
 
 pytestmark = pytest.mark.timeout(600)
 

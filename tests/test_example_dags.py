@@ -19,9 +19,9 @@ import pytest
 from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.testing.dagrun import AirflowEnv, DagTestResult
-from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
-from airflow_provider_apisync.testing.world import seed as world_seed
-from airflow_provider_apisync.testing.world.examples import (
+from demo.world import World, WorldConfig, running_world
+from demo.world import seed as world_seed
+from demo.world.examples import (
     SKIP,
     before_dag,
     dag_args,
@@ -29,7 +29,7 @@ from airflow_provider_apisync.testing.world.examples import (
     plan_lanes,
     task_summaries,
 )
-from airflow_provider_apisync.testing.world.lanes import run_lanes
+from demo.world.lanes import run_lanes
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -19,7 +19,7 @@ from airflow_provider_apisync.client.config import ApiConfigError
 from airflow_provider_apisync.client.store import Fleet, account_key
 from airflow_provider_apisync.client.store_redis import RedisStore
 from airflow_provider_apisync.testing import FakeApi, FakeAuth, RateLimit
-from airflow_provider_apisync.testing.fleet import WorkerPlan, run_fleet
+from demo.fleet import WorkerPlan, run_fleet
 
 API_KEY = "test-api-key-0001"
 CLIENT_ID, CLIENT_SECRET = "client-1", "test-client-secret-0001"

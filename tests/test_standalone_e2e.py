@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
-from airflow_provider_apisync.testing.standalone import AirflowStandalone
-from airflow_provider_apisync.testing.world import WorldConfig, running_world
-from airflow_provider_apisync.testing.world import seed as world_seed
+from demo.airflow_standalone import AirflowStandalone
+from demo.world import WorldConfig, running_world
+from demo.world import seed as world_seed
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.standalone]
 

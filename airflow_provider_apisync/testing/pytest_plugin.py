@@ -1,4 +1,9 @@
-"""pytest plugin (auto-loaded via the ``pytest11`` entry point): the ``fake_api`` fixture."""
+"""Opt-in pytest plugin: the ``fake_api`` fixture.
+
+Not auto-loaded (installing a provider must not change every test run on the machine):
+enable it with ``pytest_plugins = ["airflow_provider_apisync.testing.pytest_plugin"]`` in
+your top-level ``conftest.py`` or ``-p airflow_provider_apisync.testing.pytest_plugin``.
+"""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
 from cluster.cluster_harness import Cluster, running_cluster
+from demo.world import World, WorldConfig, running_world
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = [

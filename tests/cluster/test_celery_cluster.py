@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from airflow_provider_apisync.testing import FakeApi, FakeAuth, Request
-from airflow_provider_apisync.testing.world import World
-from airflow_provider_apisync.testing.world import seed as world_seed
 from cluster.cluster_harness import BUCKET, WORKERS, Cluster
+from demo.world import World
+from demo.world import seed as world_seed
 
 pytestmark = pytest.mark.timeout(900)
 

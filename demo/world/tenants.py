@@ -40,8 +40,8 @@ from typing import Any
 from airflow_provider_apisync.testing.fakeapi import FakeApi, FakeAuth, RateLimit, Request
 from airflow_provider_apisync.testing.fakeapi.auth import TOKEN_PATH
 from airflow_provider_apisync.testing.fakeapi.collections import make_records
-from airflow_provider_apisync.testing.world import seed
-from airflow_provider_apisync.testing.world.model import Tenant, WindowGate, World
+from demo.world import seed
+from demo.world.model import Tenant, WindowGate, World
 
 CRM_CLIENT_ID = "demo-crm-client"
 CRM_CLIENT_SECRET = "demo-crm-client-secret-0001"  # FakeApi credentials, not real ones

@@ -107,7 +107,7 @@ def run_worker(plan: WorkerPlan, barrier: Any = None) -> dict[str, Any]:
 _PRELOAD = [
     "airflow_provider_apisync.client",
     "airflow_provider_apisync.client.store_redis",
-    "airflow_provider_apisync.testing.fleet",
+    "demo.fleet",
     "redis",
     "cryptography.fernet",
 ]

@@ -18,7 +18,7 @@ from importlib import metadata
 from typing import Any
 
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
-from airflow_provider_apisync.testing.world.model import World
+from demo.world.model import World
 
 SUMMARY_MARKER = "apisync-summary"  # operators._common.SUMMARY_MARKER, without importing Airflow
 
