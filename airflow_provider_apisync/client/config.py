@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 from airflow_provider_apisync import __version__
 from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.client.fields import ALIASES, AUTH_TYPES, FIELDS, OAUTH2_CLIENT_AUTH
 from airflow_provider_apisync.client.signatures import WEBHOOK_EXTRA_KEYS
 from airflow_provider_apisync.client.urls import is_absolute, parse_allowed_host, redact_url
-from airflow_provider_apisync.connection_form import ALIASES, AUTH_TYPES, FIELDS, OAUTH2_CLIENT_AUTH
 
 TOKEN_AUTH_METHODS = OAUTH2_CLIENT_AUTH
 DEFAULT_TIMEOUT = (10.0, 60.0)
