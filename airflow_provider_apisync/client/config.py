@@ -1,7 +1,8 @@
 """Client configuration, and its validated construction from connection fields.
 
 Pure Python: the hook hands over the Airflow connection's fields; every problem is an
-:class:`ApiConfigError` naming the field and the fix.
+:class:`ApiConfigError` naming the field and the fix. Which extra keys exist, their old
+names, their choices and which auth types use them come from the table in ``fields.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,14 @@ from urllib.parse import urlsplit
 
 from airflow_provider_apisync import __version__
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.fields import ALIASES, AUTH_TYPES, FIELDS, OAUTH2_CLIENT_AUTH
-from airflow_provider_apisync.client.signatures import WEBHOOK_EXTRA_KEYS
+from airflow_provider_apisync.client.fields import ALIASES, BY_KEY, KNOWN_KEYS, ignored_keys
 from airflow_provider_apisync.client.urls import is_absolute, parse_allowed_host, redact_url
 
-TOKEN_AUTH_METHODS = OAUTH2_CLIENT_AUTH
 DEFAULT_TIMEOUT = (10.0, 60.0)
 DEADLINE_FACTOR = 5
 """Without ``request_deadline``, one attempt may take this many read timeouts in total."""
 DEFAULT_MAX_RESPONSE_MB = 256
 DEFAULT_USER_AGENT = f"apisync/{__version__} (+airflow-provider-apisync)"
-#: Every extra key apisync reads: the form's fields, their old names, the webhook keys.
-KNOWN_EXTRA = {*WEBHOOK_EXTRA_KEYS, *(f.key for f in FIELDS), *ALIASES}
 EXTRA_PREFIX = "extra__apisync__"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 _CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
@@ -134,7 +131,15 @@ def _build(
 ) -> ClientConfig:
     ex = _extra_dict(extra)
     base_url = _base_url(host, schema, port)
-    auth_type = _choice(ex, "auth_type", AUTH_TYPES, _default_auth(login, password))
+    auth_type = _choice(ex, "auth_type", _default_auth(login, password))
+    for key in ignored_keys(ex, auth_type):
+        if BY_KEY[key].strict:
+            uses = " or ".join(BY_KEY[key].uses)
+            raise ApiConfigError(
+                key,
+                f"only applies to auth_type '{uses}', not '{auth_type}'.",
+                f"remove it or set auth_type to {uses}.",
+            )
     auth = AuthSettings(
         auth_type=auth_type,
         login=login or None,
@@ -144,9 +149,7 @@ def _build(
         token_url=_str(ex, "oauth2_url"),
         scope=_scope(ex.get("scope")),
         audience=_str(ex, "audience"),
-        token_auth_method=_choice(
-            ex, "oauth2_client_auth", OAUTH2_CLIENT_AUTH, "client_secret_basic"
-        ),
+        token_auth_method=_choice(ex, "oauth2_client_auth", "client_secret_basic"),
         refresh_token=_str(ex, "refresh_token"),
     )
     _check_auth(auth)
@@ -272,8 +275,8 @@ def _default_auth(login: str | None, password: str | None) -> str:
     return "bearer" if password else "none"
 
 
-def _choice(ex: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
-    value = ex.get(key, default)
+def _choice(ex: Mapping[str, Any], key: str, default: str) -> str:
+    value, allowed = ex.get(key, default), BY_KEY[key].enum
     if not isinstance(value, str) or value.strip().lower() not in allowed:
         raise ApiConfigError(
             key, f"'{value}' is not one of {', '.join(allowed)}.", f"set {key} to one of them."
@@ -592,12 +595,6 @@ def _check_auth(auth: AuthSettings) -> None:
             f"auth_type '{kind}' needs a refresh token in extra, which has none.",
             'add "refresh_token": "..." to extra (it is masked in the UI and in logs).',
         )
-    if auth.api_key_query_param and kind != "api_key":
-        raise ApiConfigError(
-            "key_query_param",
-            f"only applies to auth_type 'api_key', not '{kind}'.",
-            "remove it or set auth_type to api_key.",
-        )
 
 
 def _check_token_url(token_url: str | None, kind: str) -> None:
@@ -613,4 +610,9 @@ def _check_token_url(token_url: str | None, kind: str) -> None:
 
 def unknown_extra_keys(extra: Mapping[str, Any]) -> list[str]:
     """Keys that apisync does not know (probably typos); the hook warns about them."""
-    return sorted(k for k in extra if str(k).removeprefix(EXTRA_PREFIX) not in KNOWN_EXTRA)
+    return sorted(k for k in extra if str(k).removeprefix(EXTRA_PREFIX) not in KNOWN_KEYS)
+
+
+def ignored_extra_keys(extra: str | Mapping[str, Any] | None, auth_type: str) -> list[str]:
+    """Set keys that ``auth_type`` does not read (meant for another one?); the hook warns."""
+    return ignored_keys(_extra_dict(extra), auth_type)

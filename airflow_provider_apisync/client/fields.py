@@ -1,12 +1,20 @@
-"""The ``apisync`` connection form: one ordered table of extra fields, shown by Airflow's UI.
+"""The ``apisync`` connection's extra fields: one declarative table, everything else derived.
 
-Pure data (no Airflow, no requests), read by :func:`airflow_provider_apisync.get_provider_info`
-at Airflow start-up and by the client's validation (``client/config.py``) for the list of
-known keys and their old names.
+Pure data (no Airflow, no requests). Generated from :data:`FIELDS`:
+
+* the provider info's ``conn-fields`` and ``ui-field-behaviour`` (the form of Airflow 3.2+,
+  :func:`conn_fields`, :func:`ui_field_behaviour`) and, through them, the WTForms form of
+  Airflow 2.11 - 3.1 (``hooks/form.py``);
+* the client's validation (``client/config.py``): known keys and old names, enum choices,
+  which auth types use a field (a ``strict`` field set for another auth type is refused,
+  any other one is reported by :func:`ignored_keys`);
+* the field labels of ``describe`` pages (``describe/systems.py``);
+* the field table of ``docs/connections.md`` (:func:`markdown_table`, rewritten by
+  ``make docs``; ``tests/test_connection_fields.py`` fails when the committed table drifts).
 
 Rules the table follows, because of how Airflow 3.3's UI renders ``conn-fields``:
 
-* Order is the table's order: the common case (auth type, OAuth2 token URL, scope) first, the
+* Order is the form's order: the common case (auth type, OAuth2 token URL, scope) first, the
   tuning knobs last. Each description starts with the auth types that use the field.
 * Optional choices are ``{"type": ["string", "null"], "enum": [...]}`` with no ``None`` in
   ``enum``: a ``None`` member is rendered as a literal ``null`` option. No ``default`` either
@@ -16,14 +24,14 @@ Rules the table follows, because of how Airflow 3.3's UI renders ``conn-fields``
   ``password``, ``authorization``, ``proxy`` ...; ``[core] sensitive_var_conn_names``) unless
   the value is a secret, so a saved token URL stays readable when the connection is edited.
   Renamed keys keep their old name as an alias (``aliases``).
-* A field whose value is secret sets ``secret=True`` (masked in the UI and in logs).
 
-Adding a field: append a :class:`FormField` row here (in the group where a user looks for it),
-then read and validate it in ``client/config.py`` (``_build``); ``KNOWN_EXTRA`` picks it up.
+Adding a field: append a :class:`Field` row here (in the group where a user looks for it),
+read and check it in ``client/config.py`` (``_build``), then regenerate the docs table.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,16 +43,44 @@ AUTH_TYPES = (
     "oauth2_client_credentials",
     "oauth2_refresh_token",
 )
+OAUTH2 = ("oauth2_client_credentials", "oauth2_refresh_token")
 OAUTH2_CLIENT_AUTH = ("client_secret_basic", "client_secret_post")
+
+#: Extra keys of a webhook source (``docs/webhooks.md``): read by ``webhooks/``, not on the form.
+WEBHOOK_EXTRA_KEYS = frozenset(
+    {
+        "webhook_scheme",
+        "signature_header",
+        "signature_algorithm",
+        "signature_prefix",
+        "signature_encoding",
+        "tolerance_seconds",
+        "event_type",
+        "event_type_header",
+        "event_type_path",
+        "delivery_id_header",
+        "delivery_id_path",
+        "max_body_bytes",
+        "payload_folder",
+        "dedupe_window_days",
+    }
+)
 
 
 @dataclass(frozen=True)
-class FormField:
-    """One extra field of the connection form."""
+class Field:
+    """One extra field of the connection: form widget, validation facts and docs row."""
 
     key: str
     label: str
-    description: str
+    about: str
+    """What the field holds (the form's description after the auth types; the docs' text)."""
+    empty: str = ""
+    """What an unset field means (the client's default), in the form and the docs."""
+    uses: tuple[str, ...] = ()
+    """Auth types that read the field; empty: all."""
+    strict: bool = False
+    """Refuse the field with another auth type (it would send a credential elsewhere)."""
     type: str = "string"
     """JSON-schema type: string, integer, number or boolean (always optional)."""
     enum: tuple[str, ...] = ()
@@ -54,6 +90,25 @@ class FormField:
     """Older key names still read (the first key present wins, ``key`` first)."""
     default: bool | None = None
     """Only for booleans, whose switch must show the client's default (it has no "unset")."""
+
+    @property
+    def used_by(self) -> str:
+        """The auth types that use the field, in words ("All types", "api_key only" ...)."""
+        if not self.uses:
+            return "All types"
+        if self.uses == OAUTH2:
+            return "OAuth2 types"
+        return " and ".join(self.uses) + " only"
+
+    @property
+    def description(self) -> str:
+        """The form's help text: who uses it, what it holds, what empty means, old names."""
+        text = f"{self.used_by}: {self.about}"
+        if self.empty:
+            text += f" Empty: {self.empty}."
+        if self.aliases:
+            text += f" Old name: {', '.join(self.aliases)}."
+        return text
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [self.type, "null"]}
@@ -66,183 +121,213 @@ class FormField:
         return schema
 
 
-_OAUTH = "OAuth2 types:"
-FIELDS: tuple[FormField, ...] = (
+FIELDS: tuple[Field, ...] = (
     # -- how to authenticate (first screen, with Base URL, login and secret) ------------------
-    FormField(
+    Field(
         "auth_type",
         "Auth type",
-        "All types. How requests authenticate; the Secret field holds the API key, token, "
-        "password or client secret. Empty: basic when login and secret are set, bearer with "
-        "a secret only, otherwise none.",
+        "how requests authenticate; the Secret field holds the API key, token, password or "
+        "client secret.",
+        "basic when login and secret are set, bearer with a secret only, otherwise none",
         enum=AUTH_TYPES,
         placeholder="bearer",
     ),
-    FormField(
+    Field(
         "oauth2_url",
         "OAuth2 token URL",
-        f"{_OAUTH} the token endpoint, e.g. https://auth.example/oauth/token "
-        "(old name: token_url).",
+        "the token endpoint, an absolute http(s) URL; token requests go there and nowhere else.",
+        uses=OAUTH2,
         placeholder="https://auth.example/oauth/token",
         aliases=("token_url",),
     ),
-    FormField(
+    Field(
         "scope",
         "OAuth2 scope",
-        f"{_OAUTH} space-separated scopes to request, e.g. crm.read crm.write.",
+        "space-separated scopes to request (a JSON list works too), e.g. crm.read crm.write.",
+        uses=OAUTH2,
         placeholder="crm.read crm.write",
     ),
-    FormField(
+    Field(
         "refresh_token",
         "OAuth2 refresh token",
-        "oauth2_refresh_token only: the long-lived refresh token (masked).",
+        "the long-lived refresh token.",
+        uses=("oauth2_refresh_token",),
         secret=True,
     ),
-    FormField(
+    Field(
         "audience",
         "OAuth2 audience",
-        f"{_OAUTH} audience parameter some token servers require (Auth0, Okta).",
+        "audience parameter some token servers require (Auth0, Okta).",
+        uses=OAUTH2,
     ),
-    FormField(
+    Field(
         "oauth2_client_auth",
         "OAuth2 client auth",
-        f"{_OAUTH} how the client id and secret reach the token endpoint; empty: "
-        "client_secret_basic (old name: token_auth_method).",
+        "how the client id and secret reach the token endpoint: HTTP Basic or the form body "
+        "(use client_secret_post if the server rejects secrets with special characters).",
+        "client_secret_basic",
+        uses=OAUTH2,
         enum=OAUTH2_CLIENT_AUTH,
         aliases=("token_auth_method",),
     ),
-    FormField(
+    Field(
         "key_header",
         "API key header",
-        "api_key only: header carrying the key; empty: X-API-Key (old name: api_key_header).",
+        "header carrying the key.",
+        "X-API-Key",
+        uses=("api_key",),
         placeholder="X-API-Key",
         aliases=("api_key_header",),
     ),
-    FormField(
+    Field(
         "key_query_param",
         "API key query parameter",
-        "api_key only: send the key as this query parameter instead of a header "
-        "(old name: api_key_query_param).",
+        "send the key as this query parameter instead of a header (redacted in every log line).",
+        uses=("api_key",),
+        strict=True,
         placeholder="api_key",
         aliases=("api_key_query_param",),
     ),
-    FormField(
+    Field(
         "test_endpoint",
         "Test endpoint",
-        "All types. Path the Test button GETs, e.g. /me; empty: the base URL. Pick one that "
-        "needs authentication.",
+        "path the Test button GETs, e.g. /me; pick one that needs authentication.",
+        "the base URL",
         placeholder="/me",
     ),
     # -- transport ----------------------------------------------------------------------------
-    FormField(
+    Field(
         "verify",
         "Verify TLS",
-        "All types. Check the server's TLS certificate (on by default); turn off only for "
-        "a test server.",
+        "check the server's TLS certificate; turn off only for a test server.",
+        "on",
         type="boolean",
         default=True,
     ),
-    FormField(
+    Field(
         "ca_bundle",
         "CA bundle path",
-        "All types. PEM file of the CA that signed the server's certificate (present on "
-        "every worker); empty: the system CAs.",
+        "PEM file of the CA that signed the server's certificate, present on every worker "
+        "(refused with Verify TLS off).",
+        "the system CAs",
         placeholder="/etc/ssl/certs/corp-ca.pem",
     ),
-    FormField(
+    Field(
         "timeout",
         "Timeout (s)",
-        "All types. Seconds: one number, or [connect, read]; empty: [10, 60].",
+        "seconds: one number, or [connect, read]; the read timeout applies to each socket read.",
+        "[10, 60]",
         placeholder="[10, 60]",
     ),
-    FormField(
+    Field(
         "request_deadline",
         "Request deadline (s)",
-        "All types. Total seconds one attempt may take, body included (a server dripping its "
-        "answer is cut here); empty: 5 x the read timeout.",
+        "total seconds one attempt may take, body included (a server dripping its answer is "
+        "cut here and the attempt retried).",
+        "5 x the read timeout",
         type="number",
         placeholder="300",
     ),
-    FormField(
+    Field(
         "max_response_mb",
         "Max response size (MB)",
-        "All types. Cap on one decompressed response body; empty: 256.",
+        "cap on one decompressed response body (fractions allowed); streamed downloads are "
+        "not capped.",
+        "256",
         type="number",
         placeholder="256",
     ),
-    FormField(
+    Field(
         "headers",
         "Static headers (JSON)",
-        'All types. Sent with every request, e.g. {"Stripe-Version": "2024-06-20"}; '
-        "never credentials.",
+        'sent with every request, e.g. {"Stripe-Version": "2024-06-20"}; never credentials '
+        "(Authorization, Proxy-Authorization and Cookie are refused).",
         placeholder='{"Stripe-Version": "2024-06-20"}',
     ),
-    FormField(
+    Field(
         "allowed_hosts",
         "Allowed extra hosts",
-        "All types. Other hosts that may receive credentials (comma list of host, "
-        "host:port or https://host:port), e.g. files.crm.example.",
+        "other hosts that may receive credentials (comma list of host, host:port or "
+        "https://host:port), e.g. files.crm.example.",
         placeholder="files.crm.example, cdn.crm.example",
     ),
     # -- pacing and retries -------------------------------------------------------------------
-    FormField(
+    Field(
         "rate_limit",
         "Client-side rate limit (JSON)",
-        'All types. At most N requests per S seconds, e.g. {"requests": 100, '
-        '"per_seconds": 60}; empty: none (the server\'s 429s still pace requests).',
+        'at most N requests per S seconds, e.g. {"requests": 100, "per_seconds": 60}.',
+        "none (the server's 429s still pace requests)",
         placeholder='{"requests": 100, "per_seconds": 60}',
     ),
-    FormField(
+    Field(
         "shared_store",
         "Shared store (JSON)",
-        "All types. One rate budget, quota news and OAuth2 tokens for every worker: "
+        "one rate budget, quota news and OAuth2 tokens for every worker: "
         '{"conn_id": "apisync_redis"} names a redis connection (needs the [redis] extra); '
-        'optional "key_prefix". Empty: each process keeps its own.',
+        'optional "key_prefix".',
+        "each process keeps its own",
         placeholder='{"conn_id": "apisync_redis"}',
     ),
-    FormField(
+    Field(
         "max_retries",
         "Max retries",
-        "All types. Retries per request on 429, 5xx and network errors; empty: 5.",
+        "retries per request on 429, 5xx and network errors (0 disables).",
+        "5",
         type="integer",
     ),
-    FormField(
+    Field(
         "max_retry_wait",
         "Max retry wait (s)",
-        "All types. Cap on any single wait between retries; empty: 60.",
+        "cap on any single wait between retries (Retry-After, rate-limit reset, backoff).",
+        "60",
         type="number",
     ),
     # -- identification -----------------------------------------------------------------------
-    FormField(
+    Field(
         "user_agent",
         "User agent",
-        "All types. Overrides the default apisync/<version> user agent.",
+        "the User-Agent header; some vendors ask for a contact in it.",
+        "apisync/<version> (+airflow-provider-apisync)",
     ),
-    FormField(
+    Field(
         "correlation_header",
         "Correlation id header",
-        "All types. Header carrying each request's id; empty: X-Request-ID.",
+        "header carrying each request's id (the same across its retries).",
+        "X-Request-ID",
         placeholder="X-Request-ID",
     ),
     # -- task logs ----------------------------------------------------------------------------
-    FormField(
+    Field(
         "log_requests",
         "Log every request",
-        "All types. One INFO line per HTTP attempt in task logs (off: at DEBUG).",
+        "one INFO line per HTTP attempt in task logs.",
+        "off (those lines are at DEBUG)",
         type="boolean",
         default=False,
     ),
-    FormField(
+    Field(
         "progress_every",
         "Progress line every (s)",
-        "All types. Seconds between progress lines while requests flow; 0: none; empty: 30.",
+        "seconds between progress lines while requests flow; 0: none.",
+        "30",
         type="number",
         placeholder="30",
     ),
 )
 
+BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 #: Old extra key -> current key (read when the current key is absent).
 ALIASES: dict[str, str] = {old: f.key for f in FIELDS for old in f.aliases}
+#: Every extra key apisync reads: the form's fields, their old names, the webhook keys.
+KNOWN_KEYS = frozenset({*BY_KEY, *ALIASES, *WEBHOOK_EXTRA_KEYS})
+SECRET_KEYS = tuple(f.key for f in FIELDS if f.secret)
+
+
+def ignored_keys(keys: Any, auth_type: str) -> list[str]:
+    """Which of ``keys`` (current names) ``auth_type`` does not read (set by mistake?)."""
+    return sorted(
+        k for k in keys if k in BY_KEY and BY_KEY[k].uses and auth_type not in BY_KEY[k].uses
+    )
 
 
 def conn_fields() -> dict[str, Any]:
@@ -273,3 +358,30 @@ def ui_field_behaviour() -> dict[str, Any]:
         "relabeling": {"host": "Base URL", "login": "Login / client id", "password": "Secret"},
         "placeholders": placeholders,
     }
+
+
+BEGIN = "<!-- BEGIN extra-fields: generated from client/fields.py, do not edit -->"
+END = "<!-- END extra-fields -->"
+
+
+def markdown_table() -> str:
+    """The docs' table of extra keys (``docs/connections.md``), in the form's order."""
+    rows = ["| key | form label | used by | empty means | holds |", "|---|---|---|---|---|"]
+    for f in FIELDS:
+        about = f.about[0].upper() + f.about[1:] + (" Masked." if f.secret else "")
+        if f.enum:
+            about += f" One of {', '.join(f'`{v}`' for v in f.enum)}."
+        if f.aliases:
+            about += f" Old name {', '.join(f'`{a}`' for a in f.aliases)}."
+        empty = f.empty or "unset"
+        rows.append(f"| `{f.key}` | {f.label} | {f.used_by} | {empty} | {about} |")
+    return "\n".join(rows).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def with_table(text: str) -> str:
+    """``text`` (a Markdown page) with the block between :data:`BEGIN` and :data:`END` renewed."""
+    block = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    if not block.search(text):
+        raise ValueError(f"no {BEGIN} ... {END} block to fill")
+    return block.sub(lambda _: f"{BEGIN}\n{markdown_table()}\n{END}", text, count=1)
+
