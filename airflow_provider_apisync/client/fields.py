@@ -35,61 +35,34 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-AUTH_TYPES = (
-    "none",
-    "api_key",
-    "bearer",
-    "basic",
-    "oauth2_client_credentials",
-    "oauth2_refresh_token",
-)
 OAUTH2 = ("oauth2_client_credentials", "oauth2_refresh_token")
+AUTH_TYPES = ("none", "api_key", "bearer", "basic", *OAUTH2)
 OAUTH2_CLIENT_AUTH = ("client_secret_basic", "client_secret_post")
-
-#: Extra keys of a webhook source (``docs/webhooks.md``): read by ``webhooks/``, not on the form.
-WEBHOOK_EXTRA_KEYS = frozenset(
-    {
-        "webhook_scheme",
-        "signature_header",
-        "signature_algorithm",
-        "signature_prefix",
-        "signature_encoding",
-        "tolerance_seconds",
-        "event_type",
-        "event_type_header",
-        "event_type_path",
-        "delivery_id_header",
-        "delivery_id_path",
-        "max_body_bytes",
-        "payload_folder",
-        "dedupe_window_days",
-    }
-)
 
 
 @dataclass(frozen=True)
 class Field:
-    """One extra field of the connection: form widget, validation facts and docs row."""
+    """One extra field of the connection: form widget, validation facts and docs row.
+
+    ``about`` says what it holds, ``empty`` what unset means (the client's default);
+    ``uses`` lists the auth types that read it (empty: all), and a ``strict`` field is
+    refused with any other (it would send a credential elsewhere). ``type`` is the JSON
+    schema type (always optional); ``aliases`` are old names still read (``key`` wins);
+    ``default`` is only for booleans, whose switch has no "unset" position.
+    """
 
     key: str
     label: str
     about: str
-    """What the field holds (the form's description after the auth types; the docs' text)."""
     empty: str = ""
-    """What an unset field means (the client's default), in the form and the docs."""
     uses: tuple[str, ...] = ()
-    """Auth types that read the field; empty: all."""
     strict: bool = False
-    """Refuse the field with another auth type (it would send a credential elsewhere)."""
     type: str = "string"
-    """JSON-schema type: string, integer, number or boolean (always optional)."""
     enum: tuple[str, ...] = ()
     secret: bool = False
     placeholder: str | None = None
     aliases: tuple[str, ...] = ()
-    """Older key names still read (the first key present wins, ``key`` first)."""
     default: bool | None = None
-    """Only for booleans, whose switch must show the client's default (it has no "unset")."""
 
     @property
     def used_by(self) -> str:
@@ -121,199 +94,97 @@ class Field:
         return schema
 
 
+# One row per field, in the form's order (rows kept compact by hand: fmt: off).
+# fmt: off
 FIELDS: tuple[Field, ...] = (
     # -- how to authenticate (first screen, with Base URL, login and secret) ------------------
-    Field(
-        "auth_type",
-        "Auth type",
-        "how requests authenticate; the Secret field holds the API key, token, password or "
-        "client secret.",
-        "basic when login and secret are set, bearer with a secret only, otherwise none",
-        enum=AUTH_TYPES,
-        placeholder="bearer",
-    ),
-    Field(
-        "oauth2_url",
-        "OAuth2 token URL",
-        "the token endpoint, an absolute http(s) URL; token requests go there and nowhere else.",
-        uses=OAUTH2,
-        placeholder="https://auth.example/oauth/token",
-        aliases=("token_url",),
-    ),
-    Field(
-        "scope",
-        "OAuth2 scope",
-        "space-separated scopes to request (a JSON list works too), e.g. crm.read crm.write.",
-        uses=OAUTH2,
-        placeholder="crm.read crm.write",
-    ),
-    Field(
-        "refresh_token",
-        "OAuth2 refresh token",
-        "the long-lived refresh token.",
-        uses=("oauth2_refresh_token",),
-        secret=True,
-    ),
-    Field(
-        "audience",
-        "OAuth2 audience",
-        "audience parameter some token servers require (Auth0, Okta).",
-        uses=OAUTH2,
-    ),
-    Field(
-        "oauth2_client_auth",
-        "OAuth2 client auth",
-        "how the client id and secret reach the token endpoint: HTTP Basic or the form body "
-        "(use client_secret_post if the server rejects secrets with special characters).",
-        "client_secret_basic",
-        uses=OAUTH2,
-        enum=OAUTH2_CLIENT_AUTH,
-        aliases=("token_auth_method",),
-    ),
-    Field(
-        "key_header",
-        "API key header",
-        "header carrying the key.",
-        "X-API-Key",
-        uses=("api_key",),
-        placeholder="X-API-Key",
-        aliases=("api_key_header",),
-    ),
-    Field(
-        "key_query_param",
-        "API key query parameter",
-        "send the key as this query parameter instead of a header (redacted in every log line).",
-        uses=("api_key",),
-        strict=True,
-        placeholder="api_key",
-        aliases=("api_key_query_param",),
-    ),
-    Field(
-        "test_endpoint",
-        "Test endpoint",
-        "path the Test button GETs, e.g. /me; pick one that needs authentication.",
-        "the base URL",
-        placeholder="/me",
-    ),
+    Field("auth_type", "Auth type", enum=AUTH_TYPES, placeholder="bearer",
+          about="how requests authenticate; the Secret field holds the API key, token, "
+          "password or client secret.",
+          empty="basic when login and secret are set, bearer with a secret only, otherwise none"),
+    Field("oauth2_url", "OAuth2 token URL", uses=OAUTH2, aliases=("token_url",),
+          placeholder="https://auth.example/oauth/token",
+          about="the token endpoint, an absolute http(s) URL; token requests go there and "
+          "nowhere else."),
+    Field("scope", "OAuth2 scope", uses=OAUTH2, placeholder="crm.read crm.write",
+          about="space-separated scopes to request (a JSON list works too)."),
+    Field("refresh_token", "OAuth2 refresh token", uses=("oauth2_refresh_token",), secret=True,
+          about="the long-lived refresh token."),
+    Field("audience", "OAuth2 audience", uses=OAUTH2,
+          about="audience parameter some token servers require (Auth0, Okta)."),
+    Field("oauth2_client_auth", "OAuth2 client auth", uses=OAUTH2, enum=OAUTH2_CLIENT_AUTH,
+          aliases=("token_auth_method",), empty="client_secret_basic",
+          about="how the client id and secret reach the token endpoint: HTTP Basic or the "
+          "form body (use client_secret_post if the server rejects secrets with special "
+          "characters)."),
+    Field("key_header", "API key header", uses=("api_key",), aliases=("api_key_header",),
+          placeholder="X-API-Key", empty="X-API-Key", about="header carrying the key."),
+    Field("key_query_param", "API key query parameter", uses=("api_key",), strict=True,
+          aliases=("api_key_query_param",), placeholder="api_key",
+          about="send the key as this query parameter instead of a header (redacted in "
+          "every log line)."),
+    Field("test_endpoint", "Test endpoint", placeholder="/me", empty="the base URL",
+          about="path the Test button GETs, e.g. /me; pick one that needs authentication."),
     # -- transport ----------------------------------------------------------------------------
-    Field(
-        "verify",
-        "Verify TLS",
-        "check the server's TLS certificate; turn off only for a test server.",
-        "on",
-        type="boolean",
-        default=True,
-    ),
-    Field(
-        "ca_bundle",
-        "CA bundle path",
-        "PEM file of the CA that signed the server's certificate, present on every worker "
-        "(refused with Verify TLS off).",
-        "the system CAs",
-        placeholder="/etc/ssl/certs/corp-ca.pem",
-    ),
-    Field(
-        "timeout",
-        "Timeout (s)",
-        "seconds: one number, or [connect, read]; the read timeout applies to each socket read.",
-        "[10, 60]",
-        placeholder="[10, 60]",
-    ),
-    Field(
-        "request_deadline",
-        "Request deadline (s)",
-        "total seconds one attempt may take, body included (a server dripping its answer is "
-        "cut here and the attempt retried).",
-        "5 x the read timeout",
-        type="number",
-        placeholder="300",
-    ),
-    Field(
-        "max_response_mb",
-        "Max response size (MB)",
-        "cap on one decompressed response body (fractions allowed); streamed downloads are "
-        "not capped.",
-        "256",
-        type="number",
-        placeholder="256",
-    ),
-    Field(
-        "headers",
-        "Static headers (JSON)",
-        'sent with every request, e.g. {"Stripe-Version": "2024-06-20"}; never credentials '
-        "(Authorization, Proxy-Authorization and Cookie are refused).",
-        placeholder='{"Stripe-Version": "2024-06-20"}',
-    ),
-    Field(
-        "allowed_hosts",
-        "Allowed extra hosts",
-        "other hosts that may receive credentials (comma list of host, host:port or "
-        "https://host:port), e.g. files.crm.example.",
-        placeholder="files.crm.example, cdn.crm.example",
-    ),
+    Field("verify", "Verify TLS", type="boolean", default=True, empty="on",
+          about="check the server's TLS certificate; turn off only for a test server."),
+    Field("ca_bundle", "CA bundle path", placeholder="/etc/ssl/certs/corp-ca.pem",
+          empty="the system CAs",
+          about="PEM file of the CA that signed the server's certificate, present on every "
+          "worker (refused with Verify TLS off)."),
+    Field("timeout", "Timeout (s)", placeholder="[10, 60]", empty="[10, 60]",
+          about="seconds: one number, or [connect, read]; the read timeout applies to each "
+          "socket read."),
+    Field("request_deadline", "Request deadline (s)", type="number", placeholder="300",
+          empty="5 x the read timeout",
+          about="total seconds one attempt may take, body included (a server dripping its "
+          "answer is cut here and the attempt retried)."),
+    Field("max_response_mb", "Max response size (MB)", type="number", placeholder="256",
+          empty="256",
+          about="cap on one decompressed response body (fractions allowed); streamed "
+          "downloads are not capped."),
+    Field("headers", "Static headers (JSON)", placeholder='{"Stripe-Version": "2024-06-20"}',
+          about="sent with every request, e.g. an API version pin; never credentials "
+          "(Authorization, Proxy-Authorization and Cookie are refused)."),
+    Field("allowed_hosts", "Allowed extra hosts", placeholder="files.crm.example, cdn.crm.example",
+          about="other hosts that may receive credentials (comma list of host, host:port or "
+          "https://host:port)."),
     # -- pacing and retries -------------------------------------------------------------------
-    Field(
-        "rate_limit",
-        "Client-side rate limit (JSON)",
-        'at most N requests per S seconds, e.g. {"requests": 100, "per_seconds": 60}.',
-        "none (the server's 429s still pace requests)",
-        placeholder='{"requests": 100, "per_seconds": 60}',
-    ),
-    Field(
-        "shared_store",
-        "Shared store (JSON)",
-        "one rate budget, quota news and OAuth2 tokens for every worker: "
-        '{"conn_id": "apisync_redis"} names a redis connection (needs the [redis] extra); '
-        'optional "key_prefix".',
-        "each process keeps its own",
-        placeholder='{"conn_id": "apisync_redis"}',
-    ),
-    Field(
-        "max_retries",
-        "Max retries",
-        "retries per request on 429, 5xx and network errors (0 disables).",
-        "5",
-        type="integer",
-    ),
-    Field(
-        "max_retry_wait",
-        "Max retry wait (s)",
-        "cap on any single wait between retries (Retry-After, rate-limit reset, backoff).",
-        "60",
-        type="number",
-    ),
+    Field("rate_limit", "Client-side rate limit (JSON)",
+          placeholder='{"requests": 100, "per_seconds": 60}',
+          empty="none (the server's 429s still pace requests)",
+          about="at most N requests per S seconds."),
+    Field("shared_store", "Shared store (JSON)", placeholder='{"conn_id": "apisync_redis"}',
+          empty="each process keeps its own",
+          about="one rate budget, quota news and OAuth2 tokens for every worker: conn_id names "
+          'a redis connection (needs the [redis] extra); optional "key_prefix".'),
+    Field("max_retries", "Max retries", type="integer", empty="5",
+          about="retries per request on 429, 5xx and network errors (0 disables)."),
+    Field("max_retry_wait", "Max retry wait (s)", type="number", empty="60",
+          about="cap on any single wait between retries (Retry-After, rate-limit reset, "
+          "backoff)."),
     # -- identification -----------------------------------------------------------------------
-    Field(
-        "user_agent",
-        "User agent",
-        "the User-Agent header; some vendors ask for a contact in it.",
-        "apisync/<version> (+airflow-provider-apisync)",
-    ),
-    Field(
-        "correlation_header",
-        "Correlation id header",
-        "header carrying each request's id (the same across its retries).",
-        "X-Request-ID",
-        placeholder="X-Request-ID",
-    ),
+    Field("user_agent", "User agent", empty="apisync/<version> (+airflow-provider-apisync)",
+          about="the User-Agent header; some vendors ask for a contact in it."),
+    Field("correlation_header", "Correlation id header", placeholder="X-Request-ID",
+          empty="X-Request-ID",
+          about="header carrying each request's id (the same across its retries)."),
     # -- task logs ----------------------------------------------------------------------------
-    Field(
-        "log_requests",
-        "Log every request",
-        "one INFO line per HTTP attempt in task logs.",
-        "off (those lines are at DEBUG)",
-        type="boolean",
-        default=False,
-    ),
-    Field(
-        "progress_every",
-        "Progress line every (s)",
-        "seconds between progress lines while requests flow; 0: none.",
-        "30",
-        type="number",
-        placeholder="30",
-    ),
+    Field("log_requests", "Log every request", type="boolean", default=False,
+          empty="off (those lines are at DEBUG)",
+          about="one INFO line per HTTP attempt in task logs."),
+    Field("progress_every", "Progress line every (s)", type="number", placeholder="30",
+          empty="30", about="seconds between progress lines while requests flow; 0: none."),
 )
+
+#: Extra keys of a webhook source (``docs/webhooks.md``): read by ``webhooks/``, not on the form.
+WEBHOOK_EXTRA_KEYS = frozenset((
+    "webhook_scheme", "signature_header", "signature_algorithm", "signature_prefix",
+    "signature_encoding", "tolerance_seconds", "event_type", "event_type_header",
+    "event_type_path", "delivery_id_header", "delivery_id_path", "max_body_bytes",
+    "payload_folder", "dedupe_window_days",
+))
+# fmt: on
 
 BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 #: Old extra key -> current key (read when the current key is absent).
@@ -384,4 +255,3 @@ def with_table(text: str) -> str:
     if not block.search(text):
         raise ValueError(f"no {BEGIN} ... {END} block to fill")
     return block.sub(lambda _: f"{BEGIN}\n{markdown_table()}\n{END}", text, count=1)
-
