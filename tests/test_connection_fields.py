@@ -76,3 +76,15 @@ def test_field_of_another_auth_type_is_refused_or_warned(monkeypatch, caplog):
         assert ApiSyncHook("crm_mixed").load_config().auth.auth_type == "bearer"
     assert "auth_type 'bearer' does not use extra keys ['audience', 'scope']" in caplog.text
     assert SECRET not in caplog.text
+
+
+def test_describe_lists_table_fields_only_and_no_secret():
+    from airflow_provider_apisync.client.fields import BY_KEY, SECRET_KEYS
+    from airflow_provider_apisync.describe.systems import _FACTS, describe_config
+
+    assert set(_FACTS) <= set(BY_KEY) and not set(_FACTS) & set(SECRET_KEYS)
+    extra = {"auth_type": "api_key", "scope": "crm.read", "timeout": 5}
+    doc = describe_config("crm", config_from_connection(host=HOST, password=SECRET, extra=extra))
+    labels = [label for label, _ in doc.facts]
+    assert labels[:3] == ["Base URL", "Auth", "TLS verification"]  # the form's order
+    assert "Scopes" not in labels and ("Timeouts", "connect 5 s, read 5 s") in doc.facts

@@ -321,22 +321,13 @@ def _scope(value: Any) -> str | None:
     )
 
 
-_EXAMPLES = {
-    "headers": '{"Stripe-Version": "2024-06-20"}',
-    "timeout": "[10, 60]",
-    "allowed_hosts": '["files.example", "https://cdn.example:8443"]',
-    "rate_limit": '{"requests": 100, "per_seconds": 60}',
-    "shared_store": '{"conn_id": "apisync_redis"}',
-}
-
-
 def _json_value(key: str, value: Any) -> Any:
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise ApiConfigError(
-                key, f"is not valid JSON ({exc.msg}).", f"e.g. {_EXAMPLES.get(key, '{}')}."
+                key, f"is not valid JSON ({exc.msg}).", f"e.g. {BY_KEY[key].placeholder}."
             ) from None
     return value
 
@@ -345,7 +336,7 @@ def _headers(value: Any) -> dict[str, str]:
     value = _json_value("headers", value)
     if value is None:
         return {}
-    fix = 'e.g. {"Stripe-Version": "2024-06-20"}.'
+    fix = f"e.g. {BY_KEY['headers'].placeholder}."
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
         for k, v in value.items()
@@ -458,7 +449,7 @@ def _rate_limit(value: Any) -> RateBudget | None:
     value = _json_value("rate_limit", value)
     if value is None:
         return None
-    fix = 'e.g. {"requests": 100, "per_seconds": 60}.'
+    fix = f"e.g. {BY_KEY['rate_limit'].placeholder}."
     if not isinstance(value, Mapping) or "requests" not in value:
         raise ApiConfigError(
             "rate_limit", "must be an object with 'requests' and 'per_seconds'.", fix
