@@ -172,7 +172,7 @@ def _build(
         ),
         shared_store=_shared_store(ex.get("shared_store")),
         log_requests=_flag(ex, "log_requests"),
-        progress_every=_progress_every(ex.get("progress_every", 30.0)),
+        progress_every=_number(ex, "progress_every", 30.0, zero=True),
     )
 
 
@@ -524,28 +524,17 @@ def _flag(ex: Mapping[str, Any], key: str) -> bool:
     raise ApiConfigError(key, f"'{value}' is not a boolean.", "use true or false.")
 
 
-def _progress_every(value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if isinstance(value, bool) or not seconds >= 0:
-        raise ApiConfigError(
-            "progress_every",
-            f"'{value}' is not a number of seconds.",
-            "e.g. 30 (0 turns progress lines off).",
-        )
-    return seconds
-
-
-def _number(ex: Mapping[str, Any], key: str, default: float | None) -> Any:
+def _number(ex: Mapping[str, Any], key: str, default: float | None, zero: bool = False) -> Any:
+    """A positive number (``zero``: 0 allowed too, meaning off) or the default."""
     value = ex.get(key, default)
     if value is None:
         return None
     try:
+        if zero and not isinstance(value, bool) and float(value) == 0:
+            return 0.0
         return _seconds(value)
     except (TypeError, ValueError):
-        example = f"e.g. {default:g}." if default is not None else "e.g. 300."
+        example = f"e.g. {300 if default is None else default:g}{' (0: off)' if zero else ''}."
         unit = "megabytes" if key.endswith("_mb") else "seconds"
         raise ApiConfigError(
             key, f"'{value}' is not a positive number of {unit}.", example
