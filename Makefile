@@ -55,9 +55,13 @@ bench: venv
 clean:
 	rm -rf $(VENV) .venv-compat build dist .mypy_cache .ruff_cache
 
-# Generated integration pages for the example DAGs (docs/dags/); tests/test_describe.py fails
-# when they are stale. A throwaway AIRFLOW_HOME keeps local Airflow settings out of them.
+# Generated docs: the extra-fields table of docs/connections.md (client/fields.py;
+# tests/test_connection_fields.py fails when it drifts) and the integration pages for the
+# example DAGs (docs/dags/; tests/test_describe.py fails when they are stale). A throwaway
+# AIRFLOW_HOME keeps local Airflow settings out of them.
 .PHONY: docs
 docs: venv
+	$(BIN)/python -c "import pathlib; from airflow_provider_apisync.client.fields import with_table; \
+	  p = pathlib.Path('docs/connections.md'); p.write_text(with_table(p.read_text()))"
 	home=$$(mktemp -d); AIRFLOW_HOME=$$home $(BIN)/python -m airflow_provider_apisync.describe \
 	  example_dags --out docs/dags; rc=$$?; rm -rf $$home; exit $$rc

@@ -13,8 +13,6 @@ import re
 from importlib import metadata
 from typing import Any
 
-from airflow_provider_apisync import connection_form
-
 __version__ = "0.1.0"
 
 #: Oldest Airflow this provider supports (keep in sync with pyproject.toml).
@@ -50,6 +48,8 @@ __all__ = ["__version__", "get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's providers manager (entry point target)."""
+    from airflow_provider_apisync.client import fields  # the connection form's table
+
     integration = "API Sync"
     return {
         "package-name": "airflow-provider-apisync",
@@ -102,8 +102,8 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_apisync.hooks.apisync.ApiSyncHook",
                 "hook-name": "API Sync",
                 "connection-type": "apisync",
-                "conn-fields": connection_form.conn_fields(),
-                "ui-field-behaviour": connection_form.ui_field_behaviour(),
+                "conn-fields": fields.conn_fields(),
+                "ui-field-behaviour": fields.ui_field_behaviour(),
             }
         ],
     }

@@ -317,7 +317,7 @@ def test_scope_list_joined():
 
 def test_form_saves_unset_fields_as_null_and_they_are_ignored():
     """Airflow's form writes every untouched extra field as null: read as unset, not an error."""
-    from airflow_provider_apisync.connection_form import FIELDS
+    from airflow_provider_apisync.client.fields import FIELDS
 
     extra = {f.key: None for f in FIELDS} | {"auth_type": "bearer"}
     config = config_from_connection(host=HOST, password=SECRET, extra=json.dumps(extra))

@@ -1,7 +1,8 @@
 """Client configuration, and its validated construction from connection fields.
 
 Pure Python: the hook hands over the Airflow connection's fields; every problem is an
-:class:`ApiConfigError` naming the field and the fix.
+:class:`ApiConfigError` naming the field and the fix. Which extra keys exist, their old
+names, their choices and which auth types use them come from the table in ``fields.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,14 @@ from urllib.parse import urlsplit
 
 from airflow_provider_apisync import __version__
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.signatures import WEBHOOK_EXTRA_KEYS
+from airflow_provider_apisync.client.fields import ALIASES, BY_KEY, KNOWN_KEYS, ignored_keys
 from airflow_provider_apisync.client.urls import is_absolute, parse_allowed_host, redact_url
-from airflow_provider_apisync.connection_form import ALIASES, AUTH_TYPES, FIELDS, OAUTH2_CLIENT_AUTH
 
-TOKEN_AUTH_METHODS = OAUTH2_CLIENT_AUTH
 DEFAULT_TIMEOUT = (10.0, 60.0)
 DEADLINE_FACTOR = 5
 """Without ``request_deadline``, one attempt may take this many read timeouts in total."""
 DEFAULT_MAX_RESPONSE_MB = 256
 DEFAULT_USER_AGENT = f"apisync/{__version__} (+airflow-provider-apisync)"
-#: Every extra key apisync reads: the form's fields, their old names, the webhook keys.
-KNOWN_EXTRA = {*WEBHOOK_EXTRA_KEYS, *(f.key for f in FIELDS), *ALIASES}
 EXTRA_PREFIX = "extra__apisync__"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name
 _CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
@@ -134,7 +131,15 @@ def _build(
 ) -> ClientConfig:
     ex = _extra_dict(extra)
     base_url = _base_url(host, schema, port)
-    auth_type = _choice(ex, "auth_type", AUTH_TYPES, _default_auth(login, password))
+    auth_type = _choice(ex, "auth_type", _default_auth(login, password))
+    for key in ignored_keys(ex, auth_type):
+        if BY_KEY[key].strict:
+            uses = " or ".join(BY_KEY[key].uses)
+            raise ApiConfigError(
+                key,
+                f"only applies to auth_type '{uses}', not '{auth_type}'.",
+                f"remove it or set auth_type to {uses}.",
+            )
     auth = AuthSettings(
         auth_type=auth_type,
         login=login or None,
@@ -144,9 +149,7 @@ def _build(
         token_url=_str(ex, "oauth2_url"),
         scope=_scope(ex.get("scope")),
         audience=_str(ex, "audience"),
-        token_auth_method=_choice(
-            ex, "oauth2_client_auth", OAUTH2_CLIENT_AUTH, "client_secret_basic"
-        ),
+        token_auth_method=_choice(ex, "oauth2_client_auth", "client_secret_basic"),
         refresh_token=_str(ex, "refresh_token"),
     )
     _check_auth(auth)
@@ -169,7 +172,7 @@ def _build(
         ),
         shared_store=_shared_store(ex.get("shared_store")),
         log_requests=_flag(ex, "log_requests"),
-        progress_every=_progress_every(ex.get("progress_every", 30.0)),
+        progress_every=_number(ex, "progress_every", 30.0, zero=True),
     )
 
 
@@ -272,8 +275,8 @@ def _default_auth(login: str | None, password: str | None) -> str:
     return "bearer" if password else "none"
 
 
-def _choice(ex: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
-    value = ex.get(key, default)
+def _choice(ex: Mapping[str, Any], key: str, default: str) -> str:
+    value, allowed = ex.get(key, default), BY_KEY[key].enum
     if not isinstance(value, str) or value.strip().lower() not in allowed:
         raise ApiConfigError(
             key, f"'{value}' is not one of {', '.join(allowed)}.", f"set {key} to one of them."
@@ -318,22 +321,13 @@ def _scope(value: Any) -> str | None:
     )
 
 
-_EXAMPLES = {
-    "headers": '{"Stripe-Version": "2024-06-20"}',
-    "timeout": "[10, 60]",
-    "allowed_hosts": '["files.example", "https://cdn.example:8443"]',
-    "rate_limit": '{"requests": 100, "per_seconds": 60}',
-    "shared_store": '{"conn_id": "apisync_redis"}',
-}
-
-
 def _json_value(key: str, value: Any) -> Any:
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
         try:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise ApiConfigError(
-                key, f"is not valid JSON ({exc.msg}).", f"e.g. {_EXAMPLES.get(key, '{}')}."
+                key, f"is not valid JSON ({exc.msg}).", f"e.g. {BY_KEY[key].placeholder}."
             ) from None
     return value
 
@@ -342,7 +336,7 @@ def _headers(value: Any) -> dict[str, str]:
     value = _json_value("headers", value)
     if value is None:
         return {}
-    fix = 'e.g. {"Stripe-Version": "2024-06-20"}.'
+    fix = f"e.g. {BY_KEY['headers'].placeholder}."
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str | int | float) and not isinstance(v, bool)
         for k, v in value.items()
@@ -455,7 +449,7 @@ def _rate_limit(value: Any) -> RateBudget | None:
     value = _json_value("rate_limit", value)
     if value is None:
         return None
-    fix = 'e.g. {"requests": 100, "per_seconds": 60}.'
+    fix = f"e.g. {BY_KEY['rate_limit'].placeholder}."
     if not isinstance(value, Mapping) or "requests" not in value:
         raise ApiConfigError(
             "rate_limit", "must be an object with 'requests' and 'per_seconds'.", fix
@@ -530,28 +524,17 @@ def _flag(ex: Mapping[str, Any], key: str) -> bool:
     raise ApiConfigError(key, f"'{value}' is not a boolean.", "use true or false.")
 
 
-def _progress_every(value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if isinstance(value, bool) or not seconds >= 0:
-        raise ApiConfigError(
-            "progress_every",
-            f"'{value}' is not a number of seconds.",
-            "e.g. 30 (0 turns progress lines off).",
-        )
-    return seconds
-
-
-def _number(ex: Mapping[str, Any], key: str, default: float | None) -> Any:
+def _number(ex: Mapping[str, Any], key: str, default: float | None, zero: bool = False) -> Any:
+    """A positive number (``zero``: 0 allowed too, meaning off) or the default."""
     value = ex.get(key, default)
     if value is None:
         return None
     try:
+        if zero and not isinstance(value, bool) and float(value) == 0:
+            return 0.0
         return _seconds(value)
     except (TypeError, ValueError):
-        example = f"e.g. {default:g}." if default is not None else "e.g. 300."
+        example = f"e.g. {300 if default is None else default:g}{' (0: off)' if zero else ''}."
         unit = "megabytes" if key.endswith("_mb") else "seconds"
         raise ApiConfigError(
             key, f"'{value}' is not a positive number of {unit}.", example
@@ -592,12 +575,6 @@ def _check_auth(auth: AuthSettings) -> None:
             f"auth_type '{kind}' needs a refresh token in extra, which has none.",
             'add "refresh_token": "..." to extra (it is masked in the UI and in logs).',
         )
-    if auth.api_key_query_param and kind != "api_key":
-        raise ApiConfigError(
-            "key_query_param",
-            f"only applies to auth_type 'api_key', not '{kind}'.",
-            "remove it or set auth_type to api_key.",
-        )
 
 
 def _check_token_url(token_url: str | None, kind: str) -> None:
@@ -613,4 +590,9 @@ def _check_token_url(token_url: str | None, kind: str) -> None:
 
 def unknown_extra_keys(extra: Mapping[str, Any]) -> list[str]:
     """Keys that apisync does not know (probably typos); the hook warns about them."""
-    return sorted(k for k in extra if str(k).removeprefix(EXTRA_PREFIX) not in KNOWN_EXTRA)
+    return sorted(k for k in extra if str(k).removeprefix(EXTRA_PREFIX) not in KNOWN_KEYS)
+
+
+def ignored_extra_keys(extra: str | Mapping[str, Any] | None, auth_type: str) -> list[str]:
+    """Set keys that ``auth_type`` does not read (meant for another one?); the hook warns."""
+    return ignored_keys(_extra_dict(extra), auth_type)

@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from airflow_provider_apisync.client.config import ClientConfig
+from airflow_provider_apisync.client.config import ClientConfig, RateBudget
 from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.client.fields import FIELDS
 from airflow_provider_apisync.client.urls import origin_str
 from airflow_provider_apisync.describe.policy import config_default, default_timeout
 from airflow_provider_apisync.describe.values import code, codes, duration, safe_headers, safe_url
@@ -58,52 +59,17 @@ def resolve(conn_id: str) -> SystemDoc:
 
 
 def describe_config(conn_id: str, config: ClientConfig) -> SystemDoc:
-    """Public settings of a validated configuration (no secret is read)."""
+    """Public settings of a validated configuration (no secret is read).
+
+    One fact per connection field that the auth type uses, in the form's order (the table in
+    ``client/fields.py``); secret fields have no entry in :data:`_FACTS`, so never show.
+    """
     auth = config.auth
-    facts: list[tuple[str, str]] = [
-        ("Base URL", code(safe_url(config.base_url))),
-        ("Auth", _auth_text(config)),
-    ]
-    if auth.auth_type.startswith("oauth2"):
-        facts.append(("Scopes", code(auth.scope) if auth.scope else "none requested"))
-        if auth.audience:
-            facts.append(("Audience", code(auth.audience)))
-        if auth.token_url:
-            facts.append(("Token URL host", code(origin_str(auth.token_url))))
-    if config.headers:
-        facts.append(("Static headers", ", ".join(safe_headers(config.headers))))
-    budget = config.rate_limit
-    facts.append(
-        (
-            "Client-side rate limit",
-            f"{budget.requests} requests per {duration(budget.per_seconds)}"
-            if budget
-            else "none (server quotas only)",
-        )
-    )
-    facts.append(
-        (
-            "Client retries",
-            f"`max_retries` {config.max_retries}, `max_retry_wait` "
-            f"{duration(config.max_retry_wait)}",
-        )
-    )
-    connect, read = config.timeout
-    facts.append(("Timeouts", f"connect {duration(connect)}, read {duration(read)}"))
-    verify = config.verify
-    facts.append(
-        (
-            "TLS verification",
-            "on"
-            if verify is True
-            else "**off**"
-            if verify is False
-            else f"CA bundle {code(verify)}",
-        )
-    )
-    if config.allowed_hosts:
-        facts.append(("Also allowed hosts", codes(sorted(config.allowed_hosts))))
-    facts.append(("Correlation header", code(config.correlation_header)))
+    facts = [("Base URL", code(safe_url(config.base_url)))]
+    for f in FIELDS:
+        fact = _FACTS[f.key](config) if f.key in _FACTS else None
+        if fact and (not f.uses or auth.auth_type in f.uses):
+            facts.append(fact)
     notes = []
     if auth.auth_type == "oauth2_refresh_token":
         notes.append(
@@ -114,6 +80,44 @@ def describe_config(conn_id: str, config: ClientConfig) -> SystemDoc:
             "keep them across runs and workers)."
         )
     return SystemDoc(conn_id, True, tuple(facts), tuple(notes))
+
+
+def _tls(verify: bool | str) -> str:
+    return "on" if verify is True else "**off**" if verify is False else f"CA bundle {code(verify)}"
+
+
+def _budget(budget: RateBudget | None) -> str:
+    if budget is None:
+        return "none (server quotas only)"
+    return f"{budget.requests} requests per {duration(budget.per_seconds)}"
+
+
+#: How a describe page shows a connection field: (label, Markdown value), or None to skip.
+_FACTS: dict[str, Callable[[ClientConfig], tuple[str, str] | None]] = {
+    "auth_type": lambda c: ("Auth", _auth_text(c)),
+    "oauth2_url": lambda c: (
+        ("Token URL host", code(origin_str(t))) if (t := c.auth.token_url) else None
+    ),
+    "scope": lambda c: ("Scopes", code(c.auth.scope) if c.auth.scope else "none requested"),
+    "audience": lambda c: ("Audience", code(c.auth.audience)) if c.auth.audience else None,
+    "verify": lambda c: ("TLS verification", _tls(c.verify)),
+    "timeout": lambda c: (
+        "Timeouts",
+        f"connect {duration(c.timeout[0])}, read {duration(c.timeout[1])}",
+    ),
+    "headers": lambda c: (
+        ("Static headers", ", ".join(safe_headers(c.headers))) if c.headers else None
+    ),
+    "allowed_hosts": lambda c: (
+        ("Also allowed hosts", codes(sorted(c.allowed_hosts))) if c.allowed_hosts else None
+    ),
+    "rate_limit": lambda c: ("Client-side rate limit", _budget(c.rate_limit)),
+    "max_retries": lambda c: (
+        "Client retries",
+        f"`max_retries` {c.max_retries}, `max_retry_wait` {duration(c.max_retry_wait)}",
+    ),
+    "correlation_header": lambda c: ("Correlation header", code(c.correlation_header)),
+}
 
 
 def _auth_text(config: ClientConfig) -> str:

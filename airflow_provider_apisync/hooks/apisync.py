@@ -23,8 +23,10 @@ from airflow_provider_apisync.client.config import (
     EXTRA_PREFIX,
     ClientConfig,
     config_from_connection,
+    ignored_extra_keys,
     unknown_extra_keys,
 )
+from airflow_provider_apisync.client.fields import SECRET_KEYS
 from airflow_provider_apisync.client.store import SharedQuota, StoreUnavailable
 from airflow_provider_apisync.client.urls import join_url, redact_url
 from airflow_provider_apisync.compat import BaseHook, Stats
@@ -120,7 +122,7 @@ class ApiSyncHook(BaseHook):
         conn = self.get_connection(self.apisync_conn_id)
         extra = _extra_or_raw(conn.extra)
         if isinstance(extra, dict):
-            for key in ("refresh_token", EXTRA_PREFIX + "refresh_token"):
+            for key in (*SECRET_KEYS, *(EXTRA_PREFIX + k for k in SECRET_KEYS)):
                 if isinstance(extra.get(key), str) and extra[key]:
                     _mask(extra[key])
         if conn.password:
@@ -138,7 +140,7 @@ class ApiSyncHook(BaseHook):
                 log.warning(
                     "connection %s: ignoring unknown extra keys %s", self.apisync_conn_id, unknown
                 )
-        return config_from_connection(
+        config = config_from_connection(
             host=conn.host,
             login=conn.login,
             password=conn.password,
@@ -147,6 +149,15 @@ class ApiSyncHook(BaseHook):
             extra=extra,
             conn_id=self.apisync_conn_id,
         )
+        ignored = ignored_extra_keys(extra, config.auth.auth_type)
+        if ignored:
+            log.warning(
+                "connection %s: auth_type %r does not use extra keys %s; ignoring them",
+                self.apisync_conn_id,
+                config.auth.auth_type,
+                ignored,
+            )
+        return config
 
     @property
     def client(self) -> ApiClient:

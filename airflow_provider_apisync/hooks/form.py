@@ -1,10 +1,9 @@
 """The ``apisync`` connection form for Airflow lines that predate declarative ``conn-fields``.
 
 Airflow >= 3.2 builds the form from provider info (``conn-fields`` and
-``ui-field-behaviour`` in :func:`airflow_provider_apisync.get_provider_info`) and ignores
-the hook's methods. Airflow 2.11 - 3.1 only read ``get_connection_form_widgets`` /
-``get_ui_field_behaviour`` on the hook class: these build the same fields from the same
-provider info, so both forms show the same fields with one source of truth.
+``ui-field-behaviour``) and ignores the hook's methods. Airflow 2.11 - 3.1 only read
+``get_connection_form_widgets`` / ``get_ui_field_behaviour`` on the hook class: these build
+the same fields from the same table (``client/fields.py``), so both forms agree.
 """
 
 from __future__ import annotations
@@ -13,30 +12,21 @@ import importlib.util
 import sys
 from typing import Any
 
-from airflow_provider_apisync import get_provider_info
-
-
-def _connection_type() -> dict[str, Any]:
-    (conn_type,) = get_provider_info()["connection-types"]
-    return conn_type
+from airflow_provider_apisync.client import fields
 
 
 def ui_field_behaviour() -> dict[str, Any]:
     """Hidden, relabelled and placeholder fields (the provider info's ``ui-field-behaviour``).
 
-    The hook method's schema spells the keys with underscores (``hidden_fields``) where
-    provider info uses dashes, and requires all three.
+    The hook method's schema spells ``hidden_fields`` with an underscore where provider info
+    uses a dash.
     """
-    declared = _connection_type()["ui-field-behaviour"]
-    return {
-        "hidden_fields": list(declared.get("hidden-fields", [])),
-        "relabeling": dict(declared.get("relabeling", {})),
-        "placeholders": dict(declared.get("placeholders", {})),
-    }
+    declared = fields.ui_field_behaviour()
+    return {"hidden_fields": declared.pop("hidden-fields"), **declared}
 
 
 def connection_form_widgets() -> dict[str, Any]:
-    """WTForms fields for every ``conn-fields`` entry (the form of Airflow 2.11 - 3.1).
+    """WTForms fields for every row of the table (the form of Airflow 2.11 - 3.1).
 
     Imported lazily: Airflow imports wtforms (the 3.0/3.1 API server swaps in its own field
     classes) only when it renders the form. Secrets become password fields, integers integer
@@ -49,19 +39,15 @@ def connection_form_widgets() -> dict[str, Any]:
 
     text, password = _widgets()
     widgets: dict[str, Any] = {}
-    for name, spec in _connection_type()["conn-fields"].items():
-        schema = spec.get("schema", {})
-        types = schema.get("type", [])
-        label = spec["label"]
-        description = spec.get("description", "")
-        if schema.get("format") == "password":
-            widgets[name] = PasswordField(label, widget=password, description=description)
-        elif "integer" in types:
-            widgets[name] = IntegerField(
-                label, widget=text, validators=[Optional()], description=description
+    for f in fields.FIELDS:
+        if f.secret:
+            widgets[f.key] = PasswordField(f.label, widget=password, description=f.description)
+        elif f.type == "integer":
+            widgets[f.key] = IntegerField(
+                f.label, widget=text, validators=[Optional()], description=f.description
             )
         else:
-            widgets[name] = StringField(label, widget=text, description=description)
+            widgets[f.key] = StringField(f.label, widget=text, description=f.description)
     return widgets
 
 
