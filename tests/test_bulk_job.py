@@ -31,9 +31,9 @@ from airflow_provider_apisync.compat import (
 )
 from airflow_provider_apisync.operators import ApiBulkJobOperator
 from airflow_provider_apisync.operators import bulk_formats as fmt
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.operators.bulk import BulkJobTimeout
 from airflow_provider_apisync.operators.bulk_state import STATE_FILE, STATE_KEY
+from airflow_provider_apisync.runtime.errors import AirflowFailException
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
 from airflow_provider_apisync.testing.fakeapi.bulk import install_bulk_routes

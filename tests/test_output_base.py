@@ -19,8 +19,8 @@ from airflow_provider_apisync.operators import (
     ApiPushOperator,
     ApiReconcileOperator,
 )
-from airflow_provider_apisync.operators._common import AirflowFailException
-from airflow_provider_apisync.operators.output_base import default_base, executors
+from airflow_provider_apisync.runtime.errors import AirflowFailException
+from airflow_provider_apisync.runtime.folders import default_base, executors
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.webhooks.events import payload_folder
 from airflow_provider_apisync.webhooks.source import WebhookSource

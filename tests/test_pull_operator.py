@@ -13,8 +13,8 @@ from airflow_provider_apisync.client import ApiConfigError, ApiServerError
 from airflow_provider_apisync.client.pagination import CursorPaginator, OffsetPaginator
 from airflow_provider_apisync.compat import DAG, Asset, ObjectStoragePath
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.operators.lineage import api_dataset, output_datasets
+from airflow_provider_apisync.runtime.errors import AirflowFailException
 from airflow_provider_apisync.testing import FakeApi, Response
 
 N = 95

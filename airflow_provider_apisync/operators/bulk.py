@@ -27,13 +27,6 @@ from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
-from airflow_provider_apisync.operators._common import (
-    AirflowFailException,
-    fail_fast,
-    log_summary,
-    run_folder,
-    storage_path,
-)
 from airflow_provider_apisync.operators.bulk_job import BulkJobRun
 from airflow_provider_apisync.operators.bulk_spec import (
     FAILURE_STATES,
@@ -52,6 +45,13 @@ from airflow_provider_apisync.operators.lineage import (
     attach_to_outlets,
     manifest_lineage,
     openlineage_facets,
+)
+from airflow_provider_apisync.runtime.errors import (
+    AirflowFailException,
+    fail_fast,
+    log_summary,
+    run_folder,
+    storage_path,
 )
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 One small JSON record per task instance: the job id, where the job is in its life
 (``phase``), the poll count, upload and download progress, and request counters. It lives
-where the pull keeps its checkpoints (:func:`operators.state.checkpoint_store` classes):
+where the pull keeps its checkpoints (:func:`runtime.state.checkpoint_store` classes):
 Airflow 3.3's ``task_state_store`` (scoped to the DAG run, task and map index, so every
 try and every resume after a deferral sees it), else ``_job.json`` next to the output.
 ``airflow dags test`` drops ``defer()`` kwargs, so nothing relies on them.
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS, ObjectStoragePath, degraded
-from airflow_provider_apisync.operators.state import (
+from airflow_provider_apisync.runtime.state import (
     CheckpointStore,
     FileCheckpoint,
     TaskStateCheckpoint,

@@ -24,8 +24,8 @@ import msgspec
 
 from airflow_provider_apisync.client.jsonl import encode_lines, iter_lines
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.locations import run_folder, storage_path
-from airflow_provider_apisync.operators.output_base import task_run_path
+from airflow_provider_apisync.runtime.folders import task_run_path
+from airflow_provider_apisync.runtime.locations import run_folder, storage_path
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,6 @@ from airflow_provider_apisync.client.pagination import PaginatorArg, resolve_pag
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import (
-    fail_fast,
-    log_summary,
-    run_folder,
-    storage_path,
-)
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import Incremental
 from airflow_provider_apisync.operators.lineage import (
@@ -32,7 +26,13 @@ from airflow_provider_apisync.operators.pull_fanout import (
 )
 from airflow_provider_apisync.operators.pull_job import PullSpec
 from airflow_provider_apisync.operators.push import check_transform, resolve_transform
-from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
+from airflow_provider_apisync.runtime.errors import (
+    fail_fast,
+    log_summary,
+    run_folder,
+    storage_path,
+)
+from airflow_provider_apisync.runtime.state import checkpoint_store, high_water_store
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context

@@ -50,7 +50,7 @@ from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
 from airflow_provider_apisync.operators.pull_job import Progress, PullJob, PullSpec
 from airflow_provider_apisync.operators.pull_output import PartSink
-from airflow_provider_apisync.operators.state import CheckpointStore
+from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
 from airflow_provider_apisync.operators.pull_output import MANIFEST, QUARANTINE, PartSink
-from airflow_provider_apisync.operators.state import CheckpointStore
+from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 

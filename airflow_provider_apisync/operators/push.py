@@ -14,14 +14,14 @@ from airflow_provider_apisync.client.response_actions import ResponseActions, Ru
 from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import (
+from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger, task_run_folder
+from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner
+from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.runtime.errors import (
     AirflowFailException,
     fail_fast,
     log_summary,
 )
-from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger, task_run_folder
-from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner
-from airflow_provider_apisync.operators.records_source import records_source
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 ON_ERROR = ("dead_letter", "fail")

@@ -15,11 +15,6 @@ from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
 from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import (
-    AirflowFailException,
-    fail_fast,
-    log_summary,
-)
 from airflow_provider_apisync.operators.ledger import task_run_folder
 from airflow_provider_apisync.operators.push import (
     METHODS,
@@ -31,6 +26,11 @@ from airflow_provider_apisync.operators.push import (
     run_push,
 )
 from airflow_provider_apisync.operators.records_source import RecordsSource, records_source
+from airflow_provider_apisync.runtime.errors import (
+    AirflowFailException,
+    fail_fast,
+    log_summary,
+)
 
 ON_DRIFT = ("warn", "fail", "repush")
 REPUSH_OPTIONS = {

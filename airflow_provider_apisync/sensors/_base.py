@@ -41,7 +41,7 @@ from airflow_provider_apisync.compat import (
     degraded,
 )
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import fail_fast, log_summary
+from airflow_provider_apisync.runtime.errors import fail_fast, log_summary
 from airflow_provider_apisync.sensors._probe import make_probe_client
 
 if TYPE_CHECKING:

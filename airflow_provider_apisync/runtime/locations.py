@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.output_base import airflow_home, run_segment, task_run_path
+from airflow_provider_apisync.runtime.folders import airflow_home, run_segment, task_run_path
 
 __all__ = ["airflow_home", "run_folder", "run_segment", "storage_path"]
 
@@ -17,7 +17,7 @@ def run_folder(context: Mapping[str, Any], kind: str = "") -> ObjectStoragePath:
     """``<[apisync] output_base>/<dag_id>/<task_id>/<run_id>[/map_<i>]/[kind]`` for this run.
 
     The default for outputs, ledgers and reports when the user gives no URI; see
-    :mod:`airflow_provider_apisync.operators.output_base` (one base for every worker).
+    :mod:`airflow_provider_apisync.runtime.folders` (one base for every worker).
     """
     return task_run_path(context, kind)
 

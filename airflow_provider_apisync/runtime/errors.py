@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
 from airflow_provider_apisync.compat import AirflowFailException
-from airflow_provider_apisync.operators.locations import airflow_home, run_folder, storage_path
-from airflow_provider_apisync.summary import SUMMARY_MARKER, log_summary
+from airflow_provider_apisync.runtime.locations import airflow_home, run_folder, storage_path
+from airflow_provider_apisync.runtime.summary import SUMMARY_MARKER, log_summary
 
 __all__ = [
     "SUMMARY_MARKER",
