@@ -23,6 +23,7 @@ from airflow_provider_apisync.client import ApiConfigError, ApiContractError, Ap
 from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.compat import (
     AIRFLOW_V_3_3_PLUS,
+    AirflowFailException,
     Asset,
     DateTimeTrigger,
     ObjectStoragePath,
@@ -33,7 +34,6 @@ from airflow_provider_apisync.operators import ApiBulkJobOperator
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators.bulk import BulkJobTimeout
 from airflow_provider_apisync.operators.bulk_state import STATE_FILE, STATE_KEY
-from airflow_provider_apisync.runtime.errors import AirflowFailException
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
 from airflow_provider_apisync.testing.fakeapi.bulk import install_bulk_routes

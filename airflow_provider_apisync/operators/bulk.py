@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
-from airflow_provider_apisync.compat import BaseOperator
+from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
@@ -46,13 +46,9 @@ from airflow_provider_apisync.operators.lineage import (
     manifest_lineage,
     openlineage_facets,
 )
-from airflow_provider_apisync.runtime.errors import (
-    AirflowFailException,
-    fail_fast,
-    log_summary,
-    run_folder,
-    storage_path,
-)
+from airflow_provider_apisync.runtime.errors import failing_fast
+from airflow_provider_apisync.runtime.folders import run_folder, storage_path
+from airflow_provider_apisync.runtime.summary import log_summary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -252,13 +248,8 @@ class ApiBulkJobOperator(BaseOperator):
         return self._guarded(context, resumed=True)
 
     def _guarded(self, context: Context, *, resumed: bool) -> Any:
-        try:
+        with failing_fast():
             return self._run(context, resumed=resumed)
-        except Exception as exc:
-            mapped = fail_fast(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     # -- one execute or resume ---------------------------------------------------------
     def _spec(self) -> BulkSpec:

@@ -26,13 +26,10 @@ from airflow_provider_apisync.operators.pull_fanout import (
 )
 from airflow_provider_apisync.operators.pull_job import PullSpec
 from airflow_provider_apisync.operators.push import check_transform, resolve_transform
-from airflow_provider_apisync.runtime.errors import (
-    fail_fast,
-    log_summary,
-    run_folder,
-    storage_path,
-)
+from airflow_provider_apisync.runtime.errors import failing_fast
+from airflow_provider_apisync.runtime.folders import run_folder, storage_path
 from airflow_provider_apisync.runtime.state import checkpoint_store, high_water_store
+from airflow_provider_apisync.runtime.summary import log_summary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -180,13 +177,8 @@ class ApiPullOperator(BaseOperator):
 
     # -- execution --------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        try:
+        with failing_fast():
             return self._execute(context)
-        except Exception as exc:
-            mapped = fail_fast(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     def _execute(self, context: Context) -> dict[str, Any]:
         started = time.monotonic()

@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.client import ApiClient
-from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
+from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.response_actions import (
     ActionClient,
     ResponseActionError,
@@ -41,7 +41,8 @@ from airflow_provider_apisync.compat import (
     degraded,
 )
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.runtime.errors import fail_fast, log_summary
+from airflow_provider_apisync.runtime.errors import failing_fast
+from airflow_provider_apisync.runtime.summary import log_summary
 from airflow_provider_apisync.sensors._probe import make_probe_client
 
 if TYPE_CHECKING:
@@ -125,7 +126,8 @@ class ApiSensorBase(BaseSensorOperator):
 
     def _check(self, context: Context) -> CheckResult:
         try:
-            return self.check(context)
+            with failing_fast():
+                return self.check(context)
         except ResponseActionError as exc:
             if exc.action == "fail":
                 raise AirflowFailException(str(exc)) from exc.error
@@ -133,11 +135,6 @@ class ApiSensorBase(BaseSensorOperator):
             wait = exc.error.retry_after if exc.error is not None else None
             self.log.info("not done: %s", exc)
             return CheckResult(done=False, wait=wait)
-        except (ApiConfigError, ApiError) as exc:
-            mapped = fail_fast(exc)
-            if mapped is exc:
-                raise
-            raise mapped from None
 
     def _check_or_defer(self, context: Context, started: float) -> Any:
         result = self._guarded_check(context)
