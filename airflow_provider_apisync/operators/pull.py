@@ -26,9 +26,9 @@ from airflow_provider_apisync.operators.pull_fanout import (
 )
 from airflow_provider_apisync.operators.pull_job import PullSpec
 from airflow_provider_apisync.operators.push import check_transform, resolve_transform
+from airflow_provider_apisync.runtime import state
 from airflow_provider_apisync.runtime.errors import failing_fast
 from airflow_provider_apisync.runtime.folders import run_folder, storage_path
-from airflow_provider_apisync.runtime.state import checkpoint_store, high_water_store
 from airflow_provider_apisync.runtime.summary import log_summary
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ class ApiPullOperator(BaseOperator):
                     f"remove '{inc.param}' from params.",
                 )
             key = f"apisync.hwm.{ti.dag_id}.{ti.task_id}"
-            hw_store = high_water_store(context, outlets=list(self.outlets), key=key)
+            hw_store = state.high_water_store(context, outlets=list(self.outlets), key=key)
             mark = hw_store.get()
             value = inc.request_value(mark)
             if value is not None:
@@ -226,8 +226,9 @@ class ApiPullOperator(BaseOperator):
             transform=resolve_transform(self.transform),
         )
         map_index = getattr(ti, "map_index", -1)
-        fingerprint = spec.fingerprint(str(folder), context.get("run_id"), map_index)
-        checkpoints = checkpoint_store(context, folder)
+        run_id = context.get("run_id")
+        fingerprint = state.fingerprint(*spec.identity(), str(folder), run_id, map_index)
+        checkpoints = state.checkpoint_store(context, folder)
         contract = RecordContract(
             self.schema, primary_key=self.primary_key, on_violation=self.on_contract_violation
         )
