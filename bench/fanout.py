@@ -99,7 +99,7 @@ def fanout(url: str, parents: int, concurrency: int, budget: int | None) -> dict
     from airflow_provider_apisync.operators.contracts import RecordContract
     from airflow_provider_apisync.operators.pull_fanout import build_job
     from airflow_provider_apisync.operators.pull_job import PullSpec
-    from airflow_provider_apisync.operators.state import FileCheckpoint
+    from airflow_provider_apisync.runtime.state import FileCheckpoint
 
     work = Path(tempfile.mkdtemp(prefix="apisync-fanout-bench-"))
     source = work / "parents.jsonl"

@@ -76,7 +76,7 @@ def analytics_report() -> None:
 
         from airflow_provider_apisync.compat import ObjectStoragePath
         from airflow_provider_apisync.records import output_folder, read_records
-        from airflow_provider_apisync.summary import log_summary
+        from airflow_provider_apisync.runtime.summary import log_summary
 
         events = list(triggering_asset_events[DAILY_EVENTS]) if triggering_asset_events else []
         if not events:  # started by hand: use the newest event of the asset

@@ -75,7 +75,7 @@ def crm_contacts_to_erp() -> None:
         import logging
 
         from airflow_provider_apisync.records import read_records, write_records
-        from airflow_provider_apisync.summary import log_summary
+        from airflow_provider_apisync.runtime.summary import log_summary
 
         customers = (
             customer(contact)

@@ -30,7 +30,7 @@ def hello_apisync() -> None:
     @task
     def pull_contacts() -> dict[str, Any]:
         from airflow_provider_apisync.hooks import ApiSyncHook
-        from airflow_provider_apisync.summary import log_summary
+        from airflow_provider_apisync.runtime.summary import log_summary
 
         hook = ApiSyncHook("apisync_crm")
         body = hook.request("GET", "/contacts", params={"limit": 25}).json()

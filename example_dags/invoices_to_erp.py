@@ -98,7 +98,7 @@ def invoices_to_erp() -> None:
         import logging
 
         from airflow_provider_apisync.records import read_records
-        from airflow_provider_apisync.summary import log_summary
+        from airflow_provider_apisync.runtime.summary import log_summary
 
         log = logging.getLogger(__name__)
         rejected: list[dict[str, Any]] = []

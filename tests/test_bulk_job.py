@@ -23,6 +23,7 @@ from airflow_provider_apisync.client import ApiConfigError, ApiContractError, Ap
 from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.compat import (
     AIRFLOW_V_3_3_PLUS,
+    AirflowFailException,
     Asset,
     DateTimeTrigger,
     ObjectStoragePath,
@@ -31,7 +32,6 @@ from airflow_provider_apisync.compat import (
 )
 from airflow_provider_apisync.operators import ApiBulkJobOperator
 from airflow_provider_apisync.operators import bulk_formats as fmt
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.operators.bulk import BulkJobTimeout
 from airflow_provider_apisync.operators.bulk_state import STATE_FILE, STATE_KEY
 from airflow_provider_apisync.testing import FakeApi

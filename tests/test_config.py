@@ -19,7 +19,7 @@ from airflow_provider_apisync.compat import (
     AirflowFailException,
 )
 from airflow_provider_apisync.hooks import ApiSyncHook
-from airflow_provider_apisync.operators._common import fail_fast
+from airflow_provider_apisync.runtime.errors import fail_fast
 
 HOST = "https://api.crm.example/v2"
 SECRET = "sup3r-secret-value-42"

@@ -7,8 +7,9 @@ import pytest
 from push_helpers import API_KEY, FAST, read_jsonl_folder, task_context
 
 from airflow_provider_apisync.client import ApiConfigError
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import ApiPullOperator, ApiPushOperator
-from airflow_provider_apisync.operators._common import AirflowFailException, run_folder
+from airflow_provider_apisync.runtime.folders import run_folder
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.fakeapi.http import Response
 

@@ -14,13 +14,13 @@ from conftest import conn_json
 from pull_support import API_KEY, make_context
 from push_helpers import people, task_context
 
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import (
     ApiPullOperator,
     ApiPushOperator,
     ApiReconcileOperator,
 )
-from airflow_provider_apisync.operators._common import AirflowFailException
-from airflow_provider_apisync.operators.output_base import default_base, executors
+from airflow_provider_apisync.runtime.folders import default_base, executors
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.webhooks.events import payload_folder
 from airflow_provider_apisync.webhooks.source import WebhookSource

@@ -11,9 +11,8 @@ from pull_support import API_KEY, MemoryStore, make_context, read_output
 
 from airflow_provider_apisync.client import ApiConfigError, ApiServerError
 from airflow_provider_apisync.client.pagination import CursorPaginator, OffsetPaginator
-from airflow_provider_apisync.compat import DAG, Asset, ObjectStoragePath
+from airflow_provider_apisync.compat import DAG, AirflowFailException, Asset, ObjectStoragePath
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.operators.lineage import api_dataset, output_datasets
 from airflow_provider_apisync.testing import FakeApi, Response
 

@@ -17,7 +17,7 @@ from airflow_provider_apisync.client import ApiServerError
 from airflow_provider_apisync.client.pagination import OffsetPaginator
 from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
-from airflow_provider_apisync.operators.state import CHECKPOINT_KEY
+from airflow_provider_apisync.runtime.state import CHECKPOINT_KEY
 from airflow_provider_apisync.testing import FakeApi
 
 N = 95

@@ -18,8 +18,8 @@ from collections import Counter
 import pytest
 from push_helpers import API_KEY, FAST, business_keys, people, sent_keys, task_context
 
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import ApiPushOperator
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.testing import FakeApi
 
 N = 2000

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from push_helpers import API_KEY, FAST, business_keys, people, read_jsonl_folder, task_context
 
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import ApiPushOperator
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.testing import FakeApi
 
 EMAIL = r"[^@\s]+@[^@\s]+"

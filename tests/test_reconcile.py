@@ -10,8 +10,8 @@ from push_helpers import API_KEY, people, task_context
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.pagination import OffsetPaginator
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import ApiPushOperator, ApiReconcileOperator
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.testing import FakeApi
 
 N = 200

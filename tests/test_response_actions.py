@@ -15,8 +15,8 @@ from push_helpers import API_KEY, FAST, people, read_jsonl_folder, task_context
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.response_actions import ResponseActions
+from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import ApiPushOperator
-from airflow_provider_apisync.operators._common import AirflowFailException
 from airflow_provider_apisync.testing import FakeApi
 
 

@@ -59,7 +59,7 @@ DAG = textwrap.dedent(
         @task
         def every_auth_type():
             from airflow_provider_apisync.hooks import ApiSyncHook
-            from airflow_provider_apisync.summary import log_summary
+            from airflow_provider_apisync.runtime.summary import log_summary
 
             statuses = {}
             for conn_id in ("sec_key", "sec_qkey", "sec_bearer", "sec_basic", "sec_cc", "sec_rt"):
@@ -78,7 +78,7 @@ DAG = textwrap.dedent(
         @task
         def file_backend_rotation():
             from airflow_provider_apisync.hooks import ApiSyncHook
-            from airflow_provider_apisync.summary import log_summary
+            from airflow_provider_apisync.runtime.summary import log_summary
 
             hook = ApiSyncHook("file_key")
             first = hook.request("GET", "/contacts").status_code

@@ -19,28 +19,20 @@ import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
-from airflow_provider_apisync.compat import BaseOperator
+from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
-from airflow_provider_apisync.operators._common import (
-    AirflowFailException,
-    fail_fast,
-    log_summary,
-    run_folder,
-    storage_path,
-)
 from airflow_provider_apisync.operators.bulk_job import BulkJobRun
 from airflow_provider_apisync.operators.bulk_spec import (
     FAILURE_STATES,
     SUCCESS_STATES,
     BulkJobTimeout,
     BulkSpec,
-    default_deferrable,
     infer_result_mode,
     needs_job_id,
     number,
@@ -53,11 +45,16 @@ from airflow_provider_apisync.operators.lineage import (
     manifest_lineage,
     openlineage_facets,
 )
+from airflow_provider_apisync.runtime.deferral import defer_until, iso, resolve_deferrable
+from airflow_provider_apisync.runtime.errors import failing_fast
+from airflow_provider_apisync.runtime.folders import run_folder, storage_path
+from airflow_provider_apisync.runtime.state import fingerprint as fingerprint_of
+from airflow_provider_apisync.runtime.state import try_number
+from airflow_provider_apisync.runtime.summary import log_summary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
 
-DEFERRAL_GRACE_S = 60.0
 EVENT_KEYS = ("uri", "records", "pages", "requests", "job_id", "job_state", "duration_s", "files")
 
 
@@ -234,7 +231,7 @@ class ApiBulkJobOperator(BaseOperator):
         self.part_size = int(number("part_size", part_size, minimum=1))
         self.headers = dict(headers) if headers else None
         self.idempotency_header = idempotency_header
-        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
+        self.deferrable = resolve_deferrable(deferrable)
         self.poll_interval = seconds("poll_interval", poll_interval)
         self.poll_backoff = float(number("poll_backoff", poll_backoff, minimum=1))
         self.max_poll_interval = seconds("max_poll_interval", max_poll_interval)
@@ -252,13 +249,8 @@ class ApiBulkJobOperator(BaseOperator):
         return self._guarded(context, resumed=True)
 
     def _guarded(self, context: Context, *, resumed: bool) -> Any:
-        try:
+        with failing_fast():
             return self._run(context, resumed=resumed)
-        except Exception as exc:
-            mapped = fail_fast(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     # -- one execute or resume ---------------------------------------------------------
     def _spec(self) -> BulkSpec:
@@ -273,7 +265,7 @@ class ApiBulkJobOperator(BaseOperator):
         spec = self._spec()
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        fingerprint = st.fingerprint(spec.identity(), str(folder), context.get("run_id"), map_index)
+        fingerprint = fingerprint_of(spec.identity(), str(folder), context.get("run_id"), map_index)
         store = st.job_store(context, folder)
         record = st.load_record(store, fingerprint)
         if resumed:
@@ -284,7 +276,7 @@ class ApiBulkJobOperator(BaseOperator):
                     "a new job."
                 )
         else:
-            record = self._start_try(record, fingerprint, now, _trynumber(context))
+            record = self._start_try(record, fingerprint, now, try_number(context))
         hook = ApiSyncHook(self.apisync_conn_id)
         client = hook.client
         run = BulkJobRun(client, spec, store, folder, record)
@@ -380,26 +372,19 @@ class ApiBulkJobOperator(BaseOperator):
             )
         interval = self.poll_interval * self.poll_backoff ** max(record.polls - 1, 0)
         wait = min(interval, self.max_poll_interval, remaining)
-        moment = datetime.fromtimestamp(now + wait, tz=timezone.utc)
         if not self.deferrable:
             self.log.info("bulk job %s: %s, next poll in %.1fs", run.job_id, record.job_state, wait)
             time.sleep(wait)
             return
-        from airflow_provider_apisync.compat import DateTimeTrigger
-
         self.log.info(
             "bulk job %s: %s, deferring %.1fs until %s (poll %d)",
             run.job_id,
             record.job_state,
             wait,
-            moment.isoformat(timespec="seconds"),
+            iso(now + wait),
             record.polls,
         )
-        self.defer(
-            trigger=DateTimeTrigger(moment=moment),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=remaining + DEFERRAL_GRACE_S),
-        )
+        defer_until(self, now + wait, remaining)
 
     # -- the result -------------------------------------------------------------------
     def _finish(self, run: BulkJobRun, status_body: Any, context: Context) -> dict[str, Any]:
@@ -423,8 +408,3 @@ class ApiBulkJobOperator(BaseOperator):
         if self._lineage is None:
             return None
         return openlineage_facets(*self._lineage)
-
-
-def _trynumber(context: Context) -> int | None:
-    number = getattr(context.get("ti"), "try_number", None)  # type: ignore[attr-defined]
-    return number if isinstance(number, int) else None

@@ -37,7 +37,7 @@ from airflow_provider_apisync.operators import bulk_state as st
 from airflow_provider_apisync.operators.bulk_spec import BulkSpec
 from airflow_provider_apisync.operators.pull_output import MANIFEST, PartSink
 from airflow_provider_apisync.operators.records_source import records_source
-from airflow_provider_apisync.operators.state import CheckpointStore
+from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 

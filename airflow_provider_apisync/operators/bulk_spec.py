@@ -16,13 +16,6 @@ FAILURE_STATES = ("Failed", "Aborted", "CANCELED", "cancelled", "error", "expire
 RESULT_MODES = ("locator", "urls", "none")
 
 
-def default_deferrable() -> bool:
-    """Airflow's ``[operators] default_deferrable`` (False when unset)."""
-    from airflow_provider_apisync.compat import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
-
-
 class BulkJobTimeout(AirflowException):
     """The job was still running at ``timeout``. Retryable: the next try reuses the job."""
 

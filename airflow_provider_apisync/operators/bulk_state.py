@@ -2,7 +2,7 @@
 
 One small JSON record per task instance: the job id, where the job is in its life
 (``phase``), the poll count, upload and download progress, and request counters. It lives
-where the pull keeps its checkpoints (:func:`operators.state.checkpoint_store` classes):
+where the pull keeps its checkpoints (:func:`runtime.state.checkpoint_store`):
 Airflow 3.3's ``task_state_store`` (scoped to the DAG run, task and map index, so every
 try and every resume after a deferral sees it), else ``_job.json`` next to the output.
 ``airflow dags test`` drops ``defer()`` kwargs, so nothing relies on them.
@@ -10,19 +10,13 @@ try and every resume after a deferral sees it), else ``_job.json`` next to the o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS, ObjectStoragePath, degraded
-from airflow_provider_apisync.operators.state import (
-    CheckpointStore,
-    FileCheckpoint,
-    TaskStateCheckpoint,
-)
+from airflow_provider_apisync.compat import ObjectStoragePath
+from airflow_provider_apisync.runtime.state import CheckpointStore, checkpoint_store
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +63,9 @@ class JobRecord:
 
 def job_store(context: Mapping[str, Any], folder: ObjectStoragePath) -> CheckpointStore:
     """``task_state_store`` when Airflow offers one (>= 3.3), else ``_job.json`` in ``folder``."""
-    accessor = context.get("task_state_store")
-    if accessor is not None:
-        return TaskStateCheckpoint(accessor, key=STATE_KEY)
-    if not AIRFLOW_V_3_3_PLUS:
-        degraded("task_state_store bulk job state", f"{STATE_FILE} in the output", needs="3.3")
-    return FileCheckpoint(folder / STATE_FILE)
+    return checkpoint_store(
+        context, folder, key=STATE_KEY, filename=STATE_FILE, what="bulk job state"
+    )
 
 
 def load_record(store: CheckpointStore, fingerprint: str) -> JobRecord | None:
@@ -93,9 +84,3 @@ def load_record(store: CheckpointStore, fingerprint: str) -> JobRecord | None:
         )
         return None
     return JobRecord.from_dict(saved)
-
-
-def fingerprint(*parts: Any) -> str:
-    """Identity of a job configuration: a stored job of another configuration is not reused."""
-    raw = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:24]

@@ -17,15 +17,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from airflow_provider_apisync.client.jsonl import encode_lines, iter_lines
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.locations import run_folder, storage_path
-from airflow_provider_apisync.operators.output_base import task_run_path
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +32,6 @@ REJECTED = "rejected"
 UNKNOWN = "unknown"
 MANIFEST = "_manifest.json"
 _decoder = msgspec.json.Decoder()
-
-
-def task_run_folder(
-    context: Mapping[str, Any], kind: str, base: str | None = None, *, field: str = "uri"
-) -> ObjectStoragePath:
-    """``<base>/<dag_id>/<task_id>/<run_id>[/map_<i>]/<kind>``; base: ``[apisync] output_base``.
-
-    Scoping by task run keeps two runs (or two mapped instances) from sharing a ledger.
-    """
-    if not base:
-        return run_folder(context, kind)
-    return task_run_path(context, kind, storage_path(base, field=field))
 
 
 def _segment_name(try_number: int, seq: int) -> str:

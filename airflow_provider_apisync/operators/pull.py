@@ -11,12 +11,6 @@ from airflow_provider_apisync.client.pagination import PaginatorArg, resolve_pag
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import (
-    fail_fast,
-    log_summary,
-    run_folder,
-    storage_path,
-)
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import Incremental
 from airflow_provider_apisync.operators.lineage import (
@@ -32,7 +26,10 @@ from airflow_provider_apisync.operators.pull_fanout import (
 )
 from airflow_provider_apisync.operators.pull_job import PullSpec
 from airflow_provider_apisync.operators.push import check_transform, resolve_transform
-from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
+from airflow_provider_apisync.runtime import state
+from airflow_provider_apisync.runtime.errors import failing_fast
+from airflow_provider_apisync.runtime.folders import run_folder, storage_path
+from airflow_provider_apisync.runtime.summary import log_summary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -180,13 +177,8 @@ class ApiPullOperator(BaseOperator):
 
     # -- execution --------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
-        try:
+        with failing_fast():
             return self._execute(context)
-        except Exception as exc:
-            mapped = fail_fast(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     def _execute(self, context: Context) -> dict[str, Any]:
         started = time.monotonic()
@@ -207,7 +199,7 @@ class ApiPullOperator(BaseOperator):
                     f"remove '{inc.param}' from params.",
                 )
             key = f"apisync.hwm.{ti.dag_id}.{ti.task_id}"
-            hw_store = high_water_store(context, outlets=list(self.outlets), key=key)
+            hw_store = state.high_water_store(context, outlets=list(self.outlets), key=key)
             mark = hw_store.get()
             value = inc.request_value(mark)
             if value is not None:
@@ -234,8 +226,9 @@ class ApiPullOperator(BaseOperator):
             transform=resolve_transform(self.transform),
         )
         map_index = getattr(ti, "map_index", -1)
-        fingerprint = spec.fingerprint(str(folder), context.get("run_id"), map_index)
-        checkpoints = checkpoint_store(context, folder)
+        run_id = context.get("run_id")
+        fingerprint = state.fingerprint(*spec.identity(), str(folder), run_id, map_index)
+        checkpoints = state.checkpoint_store(context, folder)
         contract = RecordContract(
             self.schema, primary_key=self.primary_key, on_violation=self.on_contract_violation
         )

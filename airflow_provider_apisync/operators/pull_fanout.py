@@ -50,7 +50,8 @@ from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
 from airflow_provider_apisync.operators.pull_job import Progress, PullJob, PullSpec
 from airflow_provider_apisync.operators.pull_output import PartSink
-from airflow_provider_apisync.operators.state import CheckpointStore
+from airflow_provider_apisync.runtime.state import CheckpointStore
+from airflow_provider_apisync.runtime.state import fingerprint as config_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -421,12 +422,8 @@ def _drain(slot: _Slot) -> None:
 
 def fanout_fingerprint(base: str, parents: Any, include: Mapping[str, str]) -> str:
     """The pull's fingerprint extended by the parents input and the copied fields."""
-    import hashlib
-    import json
-
     where = parents.describe() if hasattr(parents, "describe") else repr(parents)
-    raw = json.dumps([base, where, sorted(include.items())], default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:24]
+    return config_fingerprint(base, where, sorted(include.items()))
 
 
 def check_fanout_args(

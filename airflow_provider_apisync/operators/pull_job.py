@@ -9,7 +9,6 @@ pages when fetching concurrently), plus one key per record when ``primary_key`` 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators.contracts import RecordContract
 from airflow_provider_apisync.operators.incremental import HighWaterTracker
 from airflow_provider_apisync.operators.pull_output import MANIFEST, QUARANTINE, PartSink
-from airflow_provider_apisync.operators.state import CheckpointStore
+from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +57,11 @@ class PullSpec:
     checkpoint_every: int = 1
     transform: Callable[[Any], Any] | None = None
 
-    def fingerprint(self, *parts: Any) -> str:
-        """Identity of this pull: a checkpoint of a different pull is never resumed."""
+    def identity(self) -> list[Any]:
+        """What makes two tries the same pull (a checkpoint of another pull is not resumed)."""
         from airflow_provider_apisync.client.pagination import resolve_paginator
 
-        data = [
+        return [
             self.endpoint,
             self.params,
             sorted(self.headers or {}),
@@ -72,10 +71,7 @@ class PullSpec:
             self.max_pages,
             self.max_records,
             transform_name(self.transform),
-            *parts,
         ]
-        raw = json.dumps(data, sort_keys=True, default=str).encode()
-        return hashlib.sha256(raw).hexdigest()[:24]
 
 
 @dataclass

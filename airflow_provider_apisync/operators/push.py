@@ -12,16 +12,14 @@ from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.idempotency import key_fields
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
 from airflow_provider_apisync.client.writes import PushSpec
-from airflow_provider_apisync.compat import BaseOperator
+from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import (
-    AirflowFailException,
-    fail_fast,
-    log_summary,
-)
-from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger, task_run_folder
+from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger
 from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner
 from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.runtime.errors import fail_fast
+from airflow_provider_apisync.runtime.folders import run_folder
+from airflow_provider_apisync.runtime.summary import log_summary
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 ON_ERROR = ("dead_letter", "fail")
@@ -183,13 +181,11 @@ def run_push(
     try:
         try_number = int(getattr(context["ti"], "try_number", 1) or 1)
         dead = DeadLetters(
-            task_run_folder(
-                context, f"{prefix}dead_letter", dead_letter_uri, field="dead_letter_uri"
-            ),
+            run_folder(context, f"{prefix}dead_letter", dead_letter_uri, field="dead_letter_uri"),
             try_number,
         )
         ledger = Ledger(
-            task_run_folder(context, f"{prefix}ledger", ledger_uri, field="ledger_uri"),
+            run_folder(context, f"{prefix}ledger", ledger_uri, field="ledger_uri"),
             try_number,
             flush_every=ledger_flush_every,
             before_flush=dead.flush,

@@ -13,14 +13,8 @@ from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.idempotency import key_fields
 from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
 from airflow_provider_apisync.client.writes import PushSpec
-from airflow_provider_apisync.compat import BaseOperator
+from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import (
-    AirflowFailException,
-    fail_fast,
-    log_summary,
-)
-from airflow_provider_apisync.operators.ledger import task_run_folder
 from airflow_provider_apisync.operators.push import (
     METHODS,
     ON_ERROR,
@@ -31,6 +25,9 @@ from airflow_provider_apisync.operators.push import (
     run_push,
 )
 from airflow_provider_apisync.operators.records_source import RecordsSource, records_source
+from airflow_provider_apisync.runtime.errors import fail_fast
+from airflow_provider_apisync.runtime.folders import run_folder
+from airflow_provider_apisync.runtime.summary import log_summary
 
 ON_DRIFT = ("warn", "fail", "repush")
 REPUSH_OPTIONS = {
@@ -138,7 +135,7 @@ class ApiReconcileOperator(BaseOperator):
                 records_source(self.records, records_field=self.records_field),
                 resolve_transform(self.transform),
             )
-            folder = task_run_folder(context, "reconcile", self.report_uri, field="report_uri")
+            folder = run_folder(context, "reconcile", self.report_uri, field="report_uri")
             concurrency = int(self.repush.get("concurrency", 4))
             hook = ApiSyncHook(self.apisync_conn_id, pool_size=max(32, concurrency))
         except ApiConfigError as exc:

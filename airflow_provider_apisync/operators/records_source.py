@@ -23,7 +23,7 @@ from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.client.records import get_path
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators._common import storage_path
+from airflow_provider_apisync.runtime.folders import storage_path
 
 MANIFEST = "_manifest.json"
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.client import ApiClient
-from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
+from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.response_actions import (
     ActionClient,
     ResponseActionError,
@@ -41,22 +41,17 @@ from airflow_provider_apisync.compat import (
     degraded,
 )
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators._common import fail_fast, log_summary
+from airflow_provider_apisync.runtime.deferral import defer_until, iso, resolve_deferrable
+from airflow_provider_apisync.runtime.errors import failing_fast
+from airflow_provider_apisync.runtime.state import task_state, try_number
+from airflow_provider_apisync.runtime.summary import log_summary
 from airflow_provider_apisync.sensors._probe import make_probe_client
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
 
 MIN_WAIT_S = 1.0  # never re-check sooner than this, whatever the server says
-DEFERRAL_GRACE_S = 60.0  # the trigger fires at the deadline; Airflow's deferral timeout later
 START_KEY = "apisync_sensor_started"
-
-
-def default_deferrable() -> bool:
-    """Airflow's ``[operators] default_deferrable`` (False when unset)."""
-    from airflow_provider_apisync.compat import conf
-
-    return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 @dataclass
@@ -82,7 +77,7 @@ class ApiSensorBase(BaseSensorOperator):
         super().__init__(**kwargs)
         self.response_actions = sensor_actions(response_actions)
         self.apisync_conn_id = apisync_conn_id
-        self.deferrable = default_deferrable() if deferrable is None else bool(deferrable)
+        self.deferrable = resolve_deferrable(deferrable)
         self._wait_hint: float | None = None
 
     # -- to implement -----------------------------------------------------------------
@@ -125,7 +120,8 @@ class ApiSensorBase(BaseSensorOperator):
 
     def _check(self, context: Context) -> CheckResult:
         try:
-            return self.check(context)
+            with failing_fast():
+                return self.check(context)
         except ResponseActionError as exc:
             if exc.action == "fail":
                 raise AirflowFailException(str(exc)) from exc.error
@@ -133,11 +129,6 @@ class ApiSensorBase(BaseSensorOperator):
             wait = exc.error.retry_after if exc.error is not None else None
             self.log.info("not done: %s", exc)
             return CheckResult(done=False, wait=wait)
-        except (ApiConfigError, ApiError) as exc:
-            mapped = fail_fast(exc)
-            if mapped is exc:
-                raise
-            raise mapped from None
 
     def _check_or_defer(self, context: Context, started: float) -> Any:
         result = self._guarded_check(context)
@@ -162,17 +153,11 @@ class ApiSensorBase(BaseSensorOperator):
         self.log.info(
             "Deferring for %.1fs until %s (%s); sensor deadline %s",
             moment - now,
-            _iso(moment),
+            iso(moment),
             "announced reset" if hinted else "poke_interval",
-            _iso(deadline),
+            iso(deadline),
         )
-        from airflow_provider_apisync.compat import DateTimeTrigger
-
-        self.defer(
-            trigger=DateTimeTrigger(moment=datetime.fromtimestamp(moment, tz=timezone.utc)),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=deadline - now + DEFERRAL_GRACE_S),
-        )
+        defer_until(self, moment, deadline - now)
 
     def _log_summary(self, xcom: Any, started: float) -> None:
         """The ``apisync-summary`` line: what the last check saw, and how long it waited."""
@@ -220,23 +205,23 @@ class ApiSensorBase(BaseSensorOperator):
 
     # -- start time across deferrals ---------------------------------------------------
     def _remember_start(self, context: Context, started: float) -> None:
-        store = context.get("task_state_store")  # type: ignore[attr-defined]
+        store = task_state(context, START_KEY)
         if store is None:
             return
         try:
-            store.set(START_KEY, {"try": _try_number(context), "started_at": started})
+            store.save({"try": try_number(context), "started_at": started})
         except Exception as exc:  # the store is an optimisation; ti.start_date is the fallback
             self.log.debug("task_state_store unavailable: %s", exc)
 
     def _recall_start(self, context: Context) -> float:
-        store = context.get("task_state_store")  # type: ignore[attr-defined]
+        store = task_state(context, START_KEY)
         if store is not None:
             try:
-                saved = store.get(START_KEY)
+                saved = store.load()
             except Exception as exc:
                 self.log.debug("task_state_store unavailable: %s", exc)
                 saved = None
-            if isinstance(saved, dict) and saved.get("try") == _try_number(context):
+            if saved is not None and saved.get("try") == try_number(context):
                 started = saved.get("started_at")
                 if isinstance(started, int | float):
                     return float(started)
@@ -246,16 +231,6 @@ class ApiSensorBase(BaseSensorOperator):
         if isinstance(start_date, datetime):
             return start_date.timestamp()
         return time.time()
-
-
-def _try_number(context: Context) -> int | None:
-    ti = context.get("ti")  # type: ignore[attr-defined]
-    number = getattr(ti, "try_number", None)
-    return number if isinstance(number, int) else None
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def sensor_actions(value: RuleInput) -> ResponseActions:

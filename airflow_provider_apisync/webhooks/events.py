@@ -55,8 +55,7 @@ class Outcome:
 
 def payload_folder(source: WebhookSource) -> ObjectStoragePath:
     """Where bodies go: ``payload_folder`` or ``<[apisync] output_base>/webhooks``."""
-    from airflow_provider_apisync.operators._common import storage_path
-    from airflow_provider_apisync.operators.output_base import default_base
+    from airflow_provider_apisync.runtime.folders import default_base, storage_path
 
     if source.payload_folder:
         return storage_path(source.payload_folder, field="payload_folder") / source.name

@@ -1,20 +1,14 @@
-"""Shared pieces of the Airflow operators: error mapping and output locations."""
+"""apisync errors as Airflow sees them: fail at once, or leave it to the task's retries."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
 from airflow_provider_apisync.compat import AirflowFailException
-from airflow_provider_apisync.operators.locations import airflow_home, run_folder, storage_path
-from airflow_provider_apisync.summary import SUMMARY_MARKER, log_summary
 
-__all__ = [
-    "SUMMARY_MARKER",
-    "airflow_home",
-    "fail_fast",
-    "log_summary",
-    "run_folder",
-    "storage_path",
-]
+__all__ = ["fail_fast", "failing_fast"]
 
 
 def fail_fast(exc: BaseException) -> BaseException:
@@ -28,3 +22,18 @@ def fail_fast(exc: BaseException) -> BaseException:
     if isinstance(exc, ApiError) and not exc.retryable:
         return AirflowFailException(f"{type(exc).__name__}: {exc}")
     return exc
+
+
+@contextmanager
+def failing_fast() -> Iterator[None]:
+    """Run a task's body with :func:`fail_fast` applied to what escapes it.
+
+    The mapped exception is raised ``from None``: Airflow prints one error, not a chain.
+    """
+    try:
+        yield
+    except (ApiConfigError, ApiError) as exc:
+        mapped = fail_fast(exc)
+        if mapped is exc:
+            raise
+        raise mapped from None

@@ -1,4 +1,4 @@
-"""Where apisync writes when the DAG author gives no URI: one base for every task and worker.
+"""Where tasks write: one base for every task and worker, the per-run folder, user URIs.
 
 Pulls, pushes (ledger, dead letters), reconcile reports, bulk jobs, checkpoint-file
 fallbacks and webhook bodies all default to ``<base>/...``. The base is the Airflow option
@@ -114,18 +114,46 @@ def run_segment(run_id: str) -> str:
     return safe_run
 
 
-def task_run_path(
-    context: Mapping[str, Any], kind: str = "", base: ObjectStoragePath | None = None
+def run_folder(
+    context: Mapping[str, Any],
+    kind: str = "",
+    base: str | os.PathLike[str] | None = None,
+    *,
+    field: str = "output",
 ) -> ObjectStoragePath:
     """``<base>/<dag_id>/<task_id>/<run_id>[/map_<i>][/kind]`` for this task run.
 
-    ``base`` defaults to :func:`default_base`. Scoping by task run keeps two runs (or two
-    mapped instances) from sharing files, ledgers or checkpoints.
+    ``base`` is a user-given URI (checked by :func:`storage_path`, errors name ``field``),
+    else :func:`default_base`. The default for outputs, ledgers and reports: scoping by
+    task run keeps two runs (or two mapped instances) from sharing files or checkpoints.
     """
     ti = context["ti"]
     run_id = str(context.get("run_id") or getattr(ti, "run_id", "manual"))
-    root = default_base() if base is None else base
+    root = storage_path(base, field=field) if base else default_base()
     path = root / ti.dag_id / ti.task_id / run_segment(run_id)
     if getattr(ti, "map_index", -1) not in (-1, None):
         path = path / f"map_{ti.map_index}"
     return path / kind if kind else path
+
+
+def storage_path(uri: str | os.PathLike[str], *, field: str) -> ObjectStoragePath:
+    """An ``ObjectStoragePath`` for a user-supplied URI or local path, with a clear error."""
+    text = os.fspath(uri)
+    if not text:
+        raise ApiConfigError(field, "is empty.", "give a URI such as file:///data/out or s3://b/k.")
+    if ".." in text.split("?", 1)[0].replace("\\", "/").split("/"):
+        raise ApiConfigError(
+            field,
+            f"'{text}' contains a '..' segment: a templated value would climb out of its base.",
+            "use a path without '..' (check the template and the values it renders).",
+        )
+    if "://" not in text:
+        text = "file://" + os.path.abspath(text)
+    try:
+        return ObjectStoragePath(text)
+    except Exception as exc:
+        raise ApiConfigError(
+            field,
+            f"'{text}' is not a usable storage URI ({exc}).",
+            "use file://, s3://, gs:// ... with the matching Airflow provider installed.",
+        ) from None

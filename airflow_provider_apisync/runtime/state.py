@@ -1,9 +1,9 @@
-"""Where pulls keep state: per-try checkpoints and per-task high-water marks.
+"""State that outlives a try or a deferral: checkpoints, high-water marks, fingerprints.
 
-Checkpoints (resume after a failed try) live in Airflow 3.3's ``task_state_store``:
-its rows are keyed by (DAG run, task id, map index), so every try of a task instance
-sees the same keys, and they survive the task's retries. Before 3.3 (or outside a
-task) they fall back to ``_checkpoint.json`` next to the output files.
+Checkpoints (a pull's resume point, a bulk job's record, a sensor's start time) live in
+Airflow 3.3's ``task_state_store``: its rows are keyed by (DAG run, task id, map index),
+so every try and every resume after a deferral sees the same keys. Before 3.3 (or
+outside a task) they fall back to a small JSON file next to the output files.
 
 High-water marks (incremental pulls across runs) live in Airflow 3.3's
 ``asset_state_store`` of the task's first outlet asset, else in an Airflow Variable.
@@ -11,6 +11,7 @@ High-water marks (incremental pulls across runs) live in Airflow 3.3's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -22,6 +23,18 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "apisync.pull.checkpoint"
 CHECKPOINT_FILE = "_checkpoint.json"
+
+
+def fingerprint(*parts: Any) -> str:
+    """Identity of a task's configuration: state stored by another one is never reused."""
+    raw = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:24]
+
+
+def try_number(context: Mapping[str, Any]) -> int | None:
+    """The task instance's try number, ``None`` outside a task."""
+    number = getattr(context.get("ti"), "try_number", None)
+    return number if isinstance(number, int) else None
 
 
 class CheckpointStore(Protocol):
@@ -80,14 +93,27 @@ class FileCheckpoint:
             self.path.unlink()
 
 
-def checkpoint_store(context: Mapping[str, Any], folder: ObjectStoragePath) -> CheckpointStore:
-    """The task state store when Airflow offers one, else a file in ``folder``."""
+def task_state(context: Mapping[str, Any], key: str) -> TaskStateCheckpoint | None:
+    """``key`` in ``context["task_state_store"]``; ``None`` before Airflow 3.3."""
     accessor = context.get("task_state_store")
-    if accessor is not None:
-        return TaskStateCheckpoint(accessor)
+    return None if accessor is None else TaskStateCheckpoint(accessor, key)
+
+
+def checkpoint_store(
+    context: Mapping[str, Any],
+    folder: ObjectStoragePath,
+    *,
+    key: str = CHECKPOINT_KEY,
+    filename: str = CHECKPOINT_FILE,
+    what: str = "checkpoints",
+) -> CheckpointStore:
+    """The task state store when Airflow offers one, else the file ``filename`` in ``folder``."""
+    store = task_state(context, key)
+    if store is not None:
+        return store
     if not AIRFLOW_V_3_3_PLUS:
-        degraded("task_state_store checkpoints", f"{CHECKPOINT_FILE} in the output", needs="3.3")
-    return FileCheckpoint(folder / CHECKPOINT_FILE)
+        degraded(f"task_state_store {what}", f"{filename} in the output", needs="3.3")
+    return FileCheckpoint(folder / filename)
 
 
 class HighWaterStore(Protocol):
