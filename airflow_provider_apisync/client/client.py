@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from tenacity import RetryCallState
@@ -35,6 +35,7 @@ from airflow_provider_apisync.client.errors import (
 )
 from airflow_provider_apisync.client.lifecycle import LifecycleWatcher
 from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
+from airflow_provider_apisync.client.pagination import Pages, PaginatorArg, paginate
 from airflow_provider_apisync.client.progress import ProgressLog
 from airflow_provider_apisync.client.ratelimit import (
     QuotaWaitTooLong,
@@ -53,9 +54,6 @@ from airflow_provider_apisync.client.urls import (
     redact_url,
     strip_query_params,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_apisync.client.pagination import Pages, Paginator
 
 audit_log = logging.getLogger("airflow_provider_apisync.audit")
 log = logging.getLogger(__name__)
@@ -208,7 +206,7 @@ class ApiClient:
         self,
         endpoint: str,
         *,
-        paginator: Paginator | str = "auto",
+        paginator: PaginatorArg = "auto",
         records_path: str | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -219,8 +217,6 @@ class ApiClient:
         max_empty_pages: int | None = None,
     ) -> Pages:
         """Iterate pages (``.records``, ``.response``, ``.state``); see ``client.pagination``."""
-        from airflow_provider_apisync.client.pagination import paginate
-
         return paginate(
             self,
             endpoint,

@@ -31,7 +31,7 @@ from airflow_provider_apisync.compat import BaseHook, Stats
 from airflow_provider_apisync.hooks.shared_store import fleet_for
 
 if TYPE_CHECKING:
-    from airflow_provider_apisync.client.pagination import Pages, Paginator
+    from airflow_provider_apisync.client.pagination import Pages, PaginatorArg
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class ApiSyncHook(BaseHook):
         self,
         endpoint: str,
         *,
-        paginator: Paginator | str = "auto",
+        paginator: PaginatorArg = "auto",
         records_path: str | None = None,
         params: Mapping[str, Any] | None = None,
         **kwargs: Any,

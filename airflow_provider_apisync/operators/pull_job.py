@@ -20,7 +20,13 @@ from typing import Any
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.jsonl import encode_lines
-from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate, safe_state
+from airflow_provider_apisync.client.pagination import (
+    Page,
+    Paginator,
+    paginate,
+    paginator_spec,
+    safe_state,
+)
 from airflow_provider_apisync.client.records import record_key
 from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators.contracts import RecordContract
@@ -48,7 +54,7 @@ class PullSpec:
     endpoint: str
     params: dict[str, Any]
     headers: dict[str, str] | None
-    paginator: PaginatorArg
+    paginator: Paginator | None  # resolve_paginator()'s result: None = auto
     records_path: str | None = None
     primary_key: tuple[str, ...] = ()
     concurrency: int = 1
@@ -60,13 +66,11 @@ class PullSpec:
 
     def fingerprint(self, *parts: Any) -> str:
         """Identity of this pull: a checkpoint of a different pull is never resumed."""
-        from airflow_provider_apisync.client.pagination import resolve_paginator
-
         data = [
             self.endpoint,
             self.params,
             sorted(self.headers or {}),
-            resolve_paginator(self.paginator).spec(),
+            paginator_spec(self.paginator),
             self.records_path,
             self.primary_key,
             self.max_pages,
