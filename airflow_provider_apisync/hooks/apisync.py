@@ -7,7 +7,6 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -252,8 +251,7 @@ class ApiSyncHook(BaseHook):
         client: ApiClient | None = None
         try:
             config = self.load_config()
-            config = replace(config, max_retries=0)
-            client = ApiClient(config, on_secret=_mask)
+            client = ApiClient(config, on_secret=_mask, probe=True)
             where = f"GET {redact_url(join_url(config.base_url, config.test_endpoint))}"
             try:
                 resp = client.request("GET", config.test_endpoint)

@@ -42,7 +42,6 @@ from airflow_provider_apisync.compat import (
 )
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import fail_fast, log_summary
-from airflow_provider_apisync.sensors._probe import make_probe_client
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -93,13 +92,13 @@ class ApiSensorBase(BaseSensorOperator):
     # -- plumbing ---------------------------------------------------------------------
     @cached_property
     def hook(self) -> ApiSyncHook:
-        return ApiSyncHook(self.apisync_conn_id)
+        return ApiSyncHook(self.apisync_conn_id, probe=True)
 
     @cached_property
     def probe_client(self) -> ApiClient:
-        """The hook's client, set up for probing (no 429 retries, no proactive sleeps);
+        """The hook's client, in probe mode (no 429 retries, no proactive sleeps);
         with ``response_actions``, their rules apply to every probe."""
-        client = make_probe_client(self.hook.client)
+        client = self.hook.client
         if not self.response_actions:
             return client
         return ActionClient(client, self.response_actions)  # type: ignore[return-value]
