@@ -156,44 +156,6 @@ def _positive(name: str, value: int | None) -> int | None:
     return value
 
 
-class Pages(Iterator[Page]):
-    """The page iterator ``paginate`` returns, with what the walk learned on the way."""
-
-    def __init__(self, walk: _Walk, state: State | None) -> None:
-        self._walk = walk
-        self._pages = walk.pages(state)
-
-    def __iter__(self) -> Pages:
-        return self
-
-    def __next__(self) -> Page:
-        return next(self._pages)
-
-    def close(self) -> None:
-        """Stop early (cancels concurrent fetches still in flight)."""
-        self._pages.close()
-
-    @property
-    def fetched(self) -> int:
-        """Page requests answered so far (empty pages included)."""
-        return self._walk.fetched
-
-    @property
-    def truncated(self) -> bool:
-        """True when ``max_pages``/``max_records`` stopped the walk while more pages existed."""
-        return self._walk.truncated
-
-    @property
-    def records_path(self) -> str | None:
-        """The records path in use (the detected one once the first page is read)."""
-        return self._walk.records_path
-
-    @property
-    def paginator(self) -> Paginator | None:
-        """The paginator in use ("auto": None until the first page is read)."""
-        return self._walk.paginator
-
-
 def paginate(
     client: Fetcher,
     endpoint: str,
@@ -213,7 +175,7 @@ def paginate(
     ``max_empty_pages``: after that many consecutive empty pages that still point at a
     next page, raise ``ApiContractError`` instead of paging on forever.
     """
-    walk = _Walk(
+    return Pages(
         client,
         endpoint,
         resolve_paginator(paginator),
@@ -224,12 +186,18 @@ def paginate(
         max_records=_positive("max_records", max_records),
         concurrency=_positive("concurrency", concurrency) or 1,
         max_empty_pages=_positive("max_empty_pages", max_empty_pages) or MAX_EMPTY_PAGES,
+        state=dict(state) if state else None,
     )
-    return Pages(walk, dict(state) if state else None)
 
 
-class _Walk:
-    """One pass over an endpoint's pages (guards, record selection, concurrency)."""
+class Pages(Iterator[Page]):
+    """The page iterator ``paginate`` returns: one pass over an endpoint's pages.
+
+    What the walk learned on the way: ``fetched`` (page requests answered, empty pages
+    included), ``truncated`` (``max_pages``/``max_records`` stopped it while more pages
+    existed), ``records_path`` and ``paginator`` (the detected ones once the first page
+    is read; ``paginator`` is None before that with "auto").
+    """
 
     def __init__(
         self,
@@ -244,6 +212,7 @@ class _Walk:
         max_records: int | None,
         concurrency: int,
         max_empty_pages: int = MAX_EMPTY_PAGES,
+        state: State | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
@@ -262,6 +231,17 @@ class _Walk:
         self.fetched = 0
         self.records = 0
         self.truncated = False
+        self._pages = self._walk(state)
+
+    def __iter__(self) -> Pages:
+        return self
+
+    def __next__(self) -> Page:
+        return next(self._pages)
+
+    def close(self) -> None:
+        """Stop early (cancels concurrent fetches still in flight)."""
+        self._pages.close()
 
     # -- fetching ---------------------------------------------------------------------
     def fetch(self, request: PageRequest, *, strict: bool) -> tuple[requests.Response, Any, list]:
@@ -285,7 +265,7 @@ class _Walk:
         return select_records(body, self.records_path, strict=strict)
 
     # -- iteration --------------------------------------------------------------------
-    def pages(self, state: State | None) -> Generator[Page, None, None]:
+    def _walk(self, state: State | None) -> Generator[Page, None, None]:
         request = PageRequest(self.endpoint, self.params)
         if state and self.auto:  # {"auto": spec of the detected paginator, "next": its state}
             if state.get("auto"):
