@@ -368,3 +368,32 @@ def test_a_probe_never_sleeps_in_the_client_when_the_quota_is_spent(conn):
         thread.join(timeout=10)
         assert done.is_set() and time.monotonic() - started < 3
         assert [r.status for r in sensor_requests(api)] == [200, 200, 429]
+
+
+def test_probe_mode_is_one_client_option_for_hooks_requests_and_rate_limit_status(conn):
+    # rate_limit_status is a probe too: GitHub's quota 403 is an answer (remaining 0 until
+    # the reset), not an error; and one request on a normal client can be sent as a probe.
+    from airflow_provider_apisync.client.errors import ApiRateLimitError
+    from airflow_provider_apisync.hooks import ApiSyncHook
+
+    reset = int(time.time()) + 20
+
+    def secondary_limit(request):
+        headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+        return Response.json({"message": "API rate limit exceeded"}, 403, headers)
+
+    with FakeApi(seed={"contacts": 3}) as api:
+        api.route("GET", "/repos", secondary_limit, first=True)
+        busy = Response.json({}, 429, {"Retry-After": "30"})
+        api.route("GET", "/busy", lambda request: busy, first=True)
+        conn(api)
+        hook = ApiSyncHook(CONN)
+        status = hook.rate_limit_status("/repos")
+        assert status.remaining == 0 and abs(status.reset_at.timestamp() - reset) <= 1.0
+        started = time.monotonic()
+        with pytest.raises(ApiRateLimitError):
+            hook.client.request("GET", "/busy", probe=True)  # normal client, one probe
+        with pytest.raises(ApiRateLimitError):
+            ApiSyncHook(CONN, probe=True).request("GET", "/busy")  # a probe-mode client
+        assert time.monotonic() - started < 3 and len(api.log(path="/busy")) == 2
+        assert hook.client.probe is False  # nothing was swapped on the hook's client

@@ -1,5 +1,8 @@
 """``paginator="auto"``: pick a paginator from the first response.
 
+The page loop calls :func:`detect` on the first page and swaps the result in (as dlt does);
+the detected paginator then takes over the request that fetched that page.
+
 Rules, first match wins (documented in docs/pull.md):
 1. a ``Link`` header with ``rel="next"`` -> :class:`LinkHeaderPaginator`;
 2. a next-page URL in the body at a well-known path -> :class:`NextUrlPaginator`;
@@ -25,11 +28,8 @@ from airflow_provider_apisync.client.paginators import (
     NextUrlPaginator,
     OffsetPaginator,
     PageNumberPaginator,
-    PageRequest,
     Paginator,
     SinglePagePaginator,
-    State,
-    paginator_from_spec,
     parse_link_header,
 )
 from airflow_provider_apisync.client.records import get_path, has_path
@@ -139,7 +139,10 @@ def _sized(body: Any, records: list[Any], params: dict[str, Any]) -> tuple[Pagin
         if raw is None and limit_name:
             raw = _int_at(body, limit_name)
         limit = int(raw or len(records) or 100)
-        paginator = OffsetPaginator(limit, offset_name, limit_name or "limit", total_path)
+        start = int(params.get(offset_name, 0))
+        paginator = OffsetPaginator(
+            limit, offset_name, limit_name or "limit", total_path, start=start
+        )
         return paginator, f"offset parameter '{offset_name}'"
     if "page" in params or (isinstance(body, dict) and _int_at(body, "page") is not None):
         size = params.get(limit_name) if limit_name else None
@@ -150,69 +153,3 @@ def _sized(body: Any, records: list[Any], params: dict[str, Any]) -> tuple[Pagin
         )
         return pages, "page parameter 'page'"
     return None
-
-
-class AutoPaginator(Paginator):
-    """Detects the style on the first page, then delegates; logs what it chose."""
-
-    kind = "auto"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.inner: Paginator | None = None
-        self.reason = ""
-        self.records_path: str | None = None  # set by the driver once records are found
-        self._adopted: tuple[PageRequest, PageRequest] | None = None
-
-    def _reset(self) -> None:
-        super()._reset()
-        self.inner = None
-        self.reason = ""
-        self._adopted = None
-
-    def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind}
-
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        if not state.get("auto"):
-            return self.start(endpoint, params)
-        self.inner = paginator_from_spec(state["auto"]).fresh()
-        self.reason = "resumed"
-        return self._wrap(self.inner.resume(endpoint, params, state["next"]))
-
-    def _wrap(self, request: PageRequest) -> PageRequest:
-        assert self.inner is not None
-        request.state = {"auto": self.inner.spec(), "next": request.state}
-        return request
-
-    def _unwrap(self, request: PageRequest) -> PageRequest:
-        return PageRequest(request.endpoint, request.params, request.state.get("next") or {})
-
-    def _detect(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest:
-        if self._adopted is not None and self._adopted[0] is request:
-            return self._adopted[1]
-        if self.inner is None:
-            params = request.params or {}
-            found, self.reason = detect(response, body, records, self.records_path, params)
-            self.inner = found.fresh()
-            self._adopted = (request, self.inner.adopt(request))
-            return self._adopted[1]
-        return self._unwrap(request)
-
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
-        inner_request = self._detect(request, response, body, records)
-        assert self.inner is not None
-        following = self.inner.next(inner_request, response, body, records)
-        return self._wrap(following) if following else None
-
-    def plan(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> list[PageRequest] | None:
-        inner_request = self._detect(request, response, body, records)
-        assert self.inner is not None
-        planned = self.inner.plan(inner_request, response, body, records)
-        return [self._wrap(r) for r in planned] if planned is not None else None

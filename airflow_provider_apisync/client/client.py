@@ -8,8 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from tenacity import RetryCallState
@@ -35,15 +34,17 @@ from airflow_provider_apisync.client.errors import (
 )
 from airflow_provider_apisync.client.lifecycle import LifecycleWatcher
 from airflow_provider_apisync.client.metrics import ClientStats, MetricSink
+from airflow_provider_apisync.client.pagination import Pages, PaginatorArg, paginate
 from airflow_provider_apisync.client.progress import ProgressLog
 from airflow_provider_apisync.client.ratelimit import (
     QuotaWaitTooLong,
     RateLimitStatus,
     Throttle,
+    closed_window,
     parse_rate_limit,
     parse_retry_after,
 )
-from airflow_provider_apisync.client.retry import RequestFacts, RetryPolicy
+from airflow_provider_apisync.client.retry import PROBE_POLICY, RequestFacts, RetryPolicy
 from airflow_provider_apisync.client.session import GuardedSession
 from airflow_provider_apisync.client.store import Fleet
 from airflow_provider_apisync.client.urls import (
@@ -53,9 +54,6 @@ from airflow_provider_apisync.client.urls import (
     redact_url,
     strip_query_params,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_apisync.client.pagination import Pages, Paginator
 
 audit_log = logging.getLogger("airflow_provider_apisync.audit")
 log = logging.getLogger(__name__)
@@ -93,6 +91,12 @@ class ApiClient:
     One client is meant to be shared by all threads of a task (pacing and budget are).
     ``fleet`` (optional) shares the budget, quota news and OAuth2 tokens with every other
     worker through a shared store (see ``client.store``).
+
+    ``probe=True`` (sensors, ``test_connection``): every request is a probe -- it never
+    waits for the quota or the budget and never retries a 429 (the answer is "closed until
+    T"); a dropped connection or a 5xx is retried twice within seconds. What a probe learns
+    still reaches the throttle and the fleet. ``request(..., probe=True)`` probes once on
+    any client.
     """
 
     def __init__(
@@ -106,8 +110,10 @@ class ApiClient:
         pool_size: int = 32,
         quota_floor: int = 0,
         fleet: Fleet | None = None,
+        probe: bool = False,
     ) -> None:
         self.config = config
+        self.probe = probe
         self.fleet = fleet
         if fleet is not None and fleet.metrics is None:
             fleet.metrics = metrics
@@ -163,14 +169,18 @@ class ApiClient:
         idempotency_header: str = "Idempotency-Key",
         timeout: tuple[float, float] | None = None,
         stream: bool = False,
+        probe: bool | None = None,
     ) -> requests.Response:
-        """One logical request: retried per policy, returned only when the status is < 400."""
+        """One logical request: retried per policy, returned only when the status is < 400.
+
+        ``probe``: send it as a probe (see the class); None = the client's ``probe`` mode.
+        """
         method = method.upper()
         url = self.url_for(endpoint)
         send_headers, correlation_id = _with_correlation(headers, self.config.correlation_header)
         if idempotency_key:
             send_headers[idempotency_header] = idempotency_key
-        facts = RequestFacts(method, bool(idempotency_key))
+        facts = RequestFacts(method, bool(idempotency_key), self.probe if probe is None else probe)
         kwargs: dict[str, Any] = {
             "params": params,
             "json": json,
@@ -208,7 +218,7 @@ class ApiClient:
         self,
         endpoint: str,
         *,
-        paginator: Paginator | str = "auto",
+        paginator: PaginatorArg = "auto",
         records_path: str | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -219,8 +229,6 @@ class ApiClient:
         max_empty_pages: int | None = None,
     ) -> Pages:
         """Iterate pages (``.records``, ``.response``, ``.state``); see ``client.pagination``."""
-        from airflow_provider_apisync.client.pagination import paginate
-
         return paginate(
             self,
             endpoint,
@@ -236,29 +244,15 @@ class ApiClient:
         )
 
     def rate_limit_status(self, endpoint: str = "/") -> RateLimitStatus:
-        """Probe ``endpoint`` with one GET and report the announced quota (429 included).
-
-        A probe neither waits for the quota nor retries: it reports what the server says now.
-        """
-        method, url = "GET", self.url_for(endpoint)
-        headers, correlation_id = _with_correlation(None, self.config.correlation_header)
-        kwargs: dict[str, Any] = {"headers": headers, "timeout": self.config.timeout}
-        self.stats.request()
+        """Probe ``endpoint`` with one GET and report the announced quota (429 included)."""
         try:
-            resp = self._attempt(method, url, correlation_id, 1, kwargs, gate=False)
-            status = parse_rate_limit(resp.headers)
-        except ApiRateLimitError as exc:
-            status = exc.rate_limit
-            if not isinstance(status, RateLimitStatus) or status.remaining is None:
-                reset = None
-                if exc.retry_after is not None:
-                    reset = datetime.fromtimestamp(time.time() + exc.retry_after, tz=timezone.utc)
-                limit = status.limit if isinstance(status, RateLimitStatus) else None
-                status = RateLimitStatus(limit=limit, remaining=0, reset_at=reset)
+            resp = self.request("GET", endpoint, probe=True)
         except ApiError as exc:
-            self.stats.error(exc.category)
-            raise
-        return status or RateLimitStatus()
+            closed = closed_window(exc)
+            if closed is None:
+                raise
+            return closed.status
+        return parse_rate_limit(resp.headers) or RateLimitStatus()
 
     def strip_credentials(self, url: str) -> str:
         """``url`` without the query parameters the auth adds (``api_key_query_param``).
@@ -350,9 +344,8 @@ class ApiClient:
         kwargs: dict[str, Any],
         idempotency_key: str | None = None,
     ) -> requests.Response:
-        retrying = self.retry_policy.retrying(
-            facts, sleep=self._retry_sleep, before_sleep=self._before_sleep
-        )
+        policy = PROBE_POLICY if facts.probe else self.retry_policy
+        retrying = policy.retrying(facts, sleep=self._retry_sleep, before_sleep=self._before_sleep)
         for attempt in retrying:
             with attempt:
                 return self._attempt(
@@ -362,6 +355,7 @@ class ApiClient:
                     attempt.retry_state.attempt_number,
                     kwargs,
                     idempotency_key,
+                    gate=not facts.probe,
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -10,16 +10,17 @@ concurrently when ``concurrency > 1``; pages are still yielded in order.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import deque
 from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import requests
 
-from airflow_provider_apisync.client.autodetect import AutoPaginator, detect
+from airflow_provider_apisync.client.autodetect import detect
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
 from airflow_provider_apisync.client.paginators import (
     PAGINATORS,
@@ -30,6 +31,7 @@ from airflow_provider_apisync.client.paginators import (
     PageNumberPaginator,
     PageRequest,
     Paginator,
+    RangePaginator,
     SinglePagePaginator,
     State,
     paginator_from_spec,
@@ -38,11 +40,7 @@ from airflow_provider_apisync.client.paginators import (
 from airflow_provider_apisync.client.records import decode_json, find_records_path, select_records
 from airflow_provider_apisync.client.urls import redact_url
 
-if TYPE_CHECKING:
-    from airflow_provider_apisync.client.client import ApiClient
-
 __all__ = [
-    "AutoPaginator",
     "CursorPaginator",
     "LinkHeaderPaginator",
     "NextUrlPaginator",
@@ -52,10 +50,12 @@ __all__ = [
     "PageRequest",
     "Pages",
     "Paginator",
+    "RangePaginator",
     "SinglePagePaginator",
     "detect",
     "paginate",
     "paginator_from_spec",
+    "paginator_spec",
     "parse_link_header",
     "resolve_paginator",
     "safe_state",
@@ -63,7 +63,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PaginatorArg = Paginator | str | Mapping[str, Any]
+PaginatorArg = Paginator | str | Mapping[str, Any] | None
+"""A paginator object, ``"auto"`` (or None), a kind name, or a :meth:`Paginator.spec` dict."""
 MAX_EMPTY_PAGES = 10
 """Consecutive empty pages that still announce a next page before the walk gives up:
 an API handing out fresh cursors for empty pages would otherwise be paged forever."""
@@ -85,6 +86,21 @@ class Page:
         return redact_url(self.response.url)
 
 
+class Fetcher(Protocol):
+    """What the page loop needs of a client (``ApiClient``, or a wrapper around one)."""
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response: ...
+
+    def strip_credentials(self, url: str) -> str: ...
+
+
 def safe_state(state: Mapping[str, Any] | None) -> Any:
     """``state`` for log lines: URLs with secret-looking query values redacted."""
     if not state:
@@ -100,16 +116,20 @@ def safe_state(state: Mapping[str, Any] | None) -> Any:
     return out
 
 
-def resolve_paginator(paginator: PaginatorArg) -> Paginator:
-    """A fresh paginator from an object, ``"auto"``/a kind name, or a spec dict."""
-    if isinstance(paginator, Paginator):
-        return paginator.fresh()
+def resolve_paginator(paginator: PaginatorArg) -> Paginator | None:
+    """The one place a paginator argument is understood: None means "detect it".
+
+    Accepts an object (returned as is: each walk works on its own copy), ``"auto"``/None,
+    a kind name or a :meth:`Paginator.spec` dict; anything else raises ``ApiConfigError``.
+    """
+    if paginator is None or isinstance(paginator, Paginator):
+        return paginator
     if isinstance(paginator, str):
         name = paginator.strip().lower()
         if name == "auto":
-            return AutoPaginator()
+            return None
         if name in ("single", "link", "offset", "page"):
-            return PAGINATORS[name]().fresh()
+            return PAGINATORS[name]()
         raise ApiConfigError(
             "paginator",
             f"'{paginator}' is not a paginator name.",
@@ -117,10 +137,15 @@ def resolve_paginator(paginator: PaginatorArg) -> Paginator:
             "CursorPaginator('meta.next_cursor').",
         )
     if isinstance(paginator, Mapping):
-        return paginator_from_spec(dict(paginator)).fresh()
+        return paginator_from_spec(dict(paginator))
     raise ApiConfigError(
         "paginator", f"unsupported value of type {type(paginator).__name__}.", "use 'auto'."
     )
+
+
+def paginator_spec(paginator: Paginator | None) -> dict[str, Any]:
+    """JSON-safe description of a resolved paginator (``{"kind": "auto"}`` for None)."""
+    return paginator.spec() if paginator is not None else {"kind": "auto"}
 
 
 def _positive(name: str, value: int | None) -> int | None:
@@ -131,49 +156,8 @@ def _positive(name: str, value: int | None) -> int | None:
     return value
 
 
-class Pages(Iterator[Page]):
-    """The page iterator ``paginate`` returns, with what the walk learned on the way."""
-
-    def __init__(self, walk: _Walk, state: State | None) -> None:
-        self._walk = walk
-        self._pages = walk.pages(state)
-
-    def __iter__(self) -> Pages:
-        return self
-
-    def __next__(self) -> Page:
-        return next(self._pages)
-
-    def close(self) -> None:
-        """Stop early (cancels concurrent fetches still in flight)."""
-        self._pages.close()
-
-    @property
-    def fetched(self) -> int:
-        """Page requests answered so far (empty pages included)."""
-        return self._walk.fetched
-
-    @property
-    def truncated(self) -> bool:
-        """True when ``max_pages``/``max_records`` stopped the walk while more pages existed."""
-        return self._walk.truncated
-
-    @property
-    def records_path(self) -> str | None:
-        """The records path in use (the detected one once the first page is read)."""
-        return self._walk.records_path
-
-    @property
-    def paginator(self) -> Paginator:
-        """The paginator in use ("auto": the detected one once the first page is read)."""
-        chosen = self._walk.paginator
-        if isinstance(chosen, AutoPaginator) and chosen.inner is not None:
-            return chosen.inner
-        return chosen
-
-
 def paginate(
-    client: ApiClient,
+    client: Fetcher,
     endpoint: str,
     *,
     paginator: PaginatorArg = "auto",
@@ -191,7 +175,7 @@ def paginate(
     ``max_empty_pages``: after that many consecutive empty pages that still point at a
     next page, raise ``ApiContractError`` instead of paging on forever.
     """
-    walk = _Walk(
+    return Pages(
         client,
         endpoint,
         resolve_paginator(paginator),
@@ -202,18 +186,24 @@ def paginate(
         max_records=_positive("max_records", max_records),
         concurrency=_positive("concurrency", concurrency) or 1,
         max_empty_pages=_positive("max_empty_pages", max_empty_pages) or MAX_EMPTY_PAGES,
+        state=dict(state) if state else None,
     )
-    return Pages(walk, dict(state) if state else None)
 
 
-class _Walk:
-    """One pass over an endpoint's pages (guards, record selection, concurrency)."""
+class Pages(Iterator[Page]):
+    """The page iterator ``paginate`` returns: one pass over an endpoint's pages.
+
+    What the walk learned on the way: ``fetched`` (page requests answered, empty pages
+    included), ``truncated`` (``max_pages``/``max_records`` stopped it while more pages
+    existed), ``records_path`` and ``paginator`` (the detected ones once the first page
+    is read; ``paginator`` is None before that with "auto").
+    """
 
     def __init__(
         self,
-        client: ApiClient,
+        client: Fetcher,
         endpoint: str,
-        paginator: Paginator,
+        paginator: Paginator | None,
         *,
         records_path: str | None,
         params: dict[str, Any],
@@ -222,10 +212,14 @@ class _Walk:
         max_records: int | None,
         concurrency: int,
         max_empty_pages: int = MAX_EMPTY_PAGES,
+        state: State | None = None,
     ) -> None:
         self.client = client
         self.endpoint = endpoint
-        self.paginator = paginator
+        # each walk learns on its own copy; None = "auto": detected on the first page
+        self.paginator = copy.copy(paginator)
+        self.auto = paginator is None
+        self.reason = ""
         self.records_path = records_path
         self.params = params
         self.headers = headers
@@ -237,6 +231,17 @@ class _Walk:
         self.fetched = 0
         self.records = 0
         self.truncated = False
+        self._pages = self._walk(state)
+
+    def __iter__(self) -> Pages:
+        return self
+
+    def __next__(self) -> Page:
+        return next(self._pages)
+
+    def close(self) -> None:
+        """Stop early (cancels concurrent fetches still in flight)."""
+        self._pages.close()
 
     # -- fetching ---------------------------------------------------------------------
     def fetch(self, request: PageRequest, *, strict: bool) -> tuple[requests.Response, Any, list]:
@@ -257,24 +262,26 @@ class _Walk:
                 )
             self.records_path = found
             log.info("records_path auto-detected: '%s'", found or "<body>")
-        if isinstance(self.paginator, AutoPaginator):
-            self.paginator.records_path = self.records_path
         return select_records(body, self.records_path, strict=strict)
 
     # -- iteration --------------------------------------------------------------------
-    def pages(self, state: State | None) -> Generator[Page, None, None]:
-        paginator = self.paginator
+    def _walk(self, state: State | None) -> Generator[Page, None, None]:
+        request = PageRequest(self.endpoint, self.params)
+        if state and self.auto:  # {"auto": spec of the detected paginator, "next": its state}
+            if state.get("auto"):
+                self.paginator, self.reason = paginator_from_spec(state["auto"]), "resumed"
+            state = state.get("next") if state.get("auto") else None
+        if self.paginator is not None:
+            self.paginator.init_request(request, state)
         if state:
-            request: PageRequest | None = paginator.resume(self.endpoint, self.params, state)
             log.info("resuming pagination of %s at %s", self.endpoint, safe_state(state))
-        else:
-            request = paginator.start(self.endpoint, self.params)
         first = True
-        while request is not None:
+        while True:
             resp, body, records = self.fetch(request, strict=first)
             self.fetched += 1
+            paginator = self.paginator or self._detect(request, resp, body, records)
             if first and self.concurrency > 1:
-                planned = paginator.plan(request, resp, body, records)
+                planned = paginator.plan(request, body, records)
                 if planned is not None:
                     self._log_choice()
                     yield from self._concurrent(request, resp, records, planned)
@@ -284,18 +291,34 @@ class _Walk:
                     "page-number paging with a known total can be fetched in parallel)",
                     self.concurrency,
                 )
-            following = paginator.next(request, resp, body, records)
+            paginator.update_state(resp, body, records)
+            following = None
+            if paginator.has_next_page:
+                following = replace(request)
+                paginator.update_request(following)
             if first:
                 self._log_choice()
                 first = False
-            page = self._emit(records, resp, request.state, following.state if following else None)
+            after = following.state if following else None
+            page = self._emit(records, resp, request.state, after)
             if page is not None:
                 yield page
-            if following is not None and self._guard_reached():
+            if following is None:
+                break
+            if self._guard_reached():
                 return
             self._count_empty(records, following)
             request = following
         log.info("pagination of %s done: %d pages, %d records", *self._summary())
+
+    def _detect(
+        self, request: PageRequest, resp: requests.Response, body: Any, records: list[Any]
+    ) -> Paginator:
+        """ "auto": choose from the first page, and hand it the request that fetched it."""
+        found, self.reason = detect(resp, body, records, self.records_path, request.params or {})
+        found.init_request(request)
+        self.paginator = found
+        return found
 
     def _concurrent(
         self,
@@ -360,11 +383,16 @@ class _Walk:
 
     def _storable(self, state: State | None) -> State | None:
         """``state`` without the credentials the auth put into URLs (``api_key_query_param``):
-        states are checkpointed; the auth re-applies the key when the URL is requested."""
-        if not state:
-            return state
+        states are checkpointed; the auth re-applies the key when the URL is requested.
+        With "auto", the detected paginator's spec travels along, so a resume needs no
+        second detection."""
+        if state is None:
+            return None
         strip = self.client.strip_credentials
-        return {k: strip(v) if isinstance(v, str) and "://" in v else v for k, v in state.items()}
+        state = {k: strip(v) if isinstance(v, str) and "://" in v else v for k, v in state.items()}
+        if self.auto and self.paginator is not None:
+            return {"auto": self.paginator.spec(), "next": state}
+        return state or None
 
     def _count_empty(self, records: list[Any], following: PageRequest | None) -> None:
         """Raise after ``max_empty_pages`` empty pages in a row that announce another."""
@@ -388,9 +416,8 @@ class _Walk:
         return self.truncated
 
     def _log_choice(self) -> None:
-        paginator = self.paginator
-        if isinstance(paginator, AutoPaginator) and paginator.inner is not None:
-            log.info("paginator 'auto' chose %r (%s)", paginator.inner, paginator.reason)
+        if self.auto:
+            log.info("paginator 'auto' chose %r (%s)", self.paginator, self.reason)
 
     def _summary(self) -> tuple[str, int, int]:
         return self.endpoint, self.fetched, self.records

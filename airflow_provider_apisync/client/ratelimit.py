@@ -37,7 +37,9 @@ from collections.abc import Callable
 from airflow_provider_apisync.client.config import RateBudget
 from airflow_provider_apisync.client.ratelimit_headers import (
     MAX_RESET_S,
+    Closed,
     RateLimitStatus,
+    closed_window,
     parse_rate_limit,
     parse_retry_after,
     parse_sf_list,
@@ -48,9 +50,11 @@ from airflow_provider_apisync.client.store import Fleet, StoreUnavailable
 __all__ = [
     "MAX_RESET_S",
     "PACE_SHARE",
+    "Closed",
     "QuotaWaitTooLong",
     "RateLimitStatus",
     "Throttle",
+    "closed_window",
     "parse_rate_limit",
     "parse_retry_after",
     "parse_sf_list",

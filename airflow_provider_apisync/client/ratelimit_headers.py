@@ -29,6 +29,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from airflow_provider_apisync.client.errors import ApiAuthError, ApiError, ApiRateLimitError
+
 MAX_RESET_S = 24 * 3600.0
 """Resets further away than this are treated as malformed and capped."""
 SHOPIFY_LEAK_S = 1.0
@@ -398,3 +400,30 @@ def parse_retry_after(
         if ms is not None:
             return min(ms / 1000.0, MAX_RESET_S)
     return _body_hint(body)
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The API refused the request for quota reasons (429, or GitHub's 403 + remaining 0)."""
+
+    status: RateLimitStatus
+    http_status: int
+
+
+def closed_window(exc: ApiError, now: float | None = None) -> Closed | None:
+    """A :class:`Closed` when ``exc`` is a quota refusal, else None (a real failure)."""
+    announced = exc.rate_limit if isinstance(exc.rate_limit, RateLimitStatus) else None
+    quota_403 = isinstance(exc, ApiAuthError) and exc.status == 403
+    if quota_403:
+        spent = announced is not None and announced.remaining == 0
+        if not (spent or exc.retry_after is not None):
+            return None
+    elif not isinstance(exc, ApiRateLimitError):
+        return None
+    now = time.time() if now is None else now
+    reset_at = announced.reset_at if announced else None
+    if exc.retry_after is not None:  # Retry-After takes precedence over the reset header
+        reset_at = datetime.fromtimestamp(now + exc.retry_after, tz=timezone.utc)
+    limit = announced.limit if announced else None
+    status = RateLimitStatus(limit=limit, remaining=0, reset_at=reset_at)
+    return Closed(status=status, http_status=exc.status or 429)

@@ -45,6 +45,7 @@ class RequestFacts:
 
     method: str
     has_idempotency_key: bool = False
+    probe: bool = False  # a probe: see PROBE_POLICY
 
     @property
     def replay_safe(self) -> bool:
@@ -86,6 +87,8 @@ class retry_api_error(retry_base):
         error = outcome.exception()
         if error is None or not is_retryable(error, self.facts):
             return False
+        if isinstance(error, ApiRateLimitError) and self.facts.probe:
+            return False  # for a probe, a 429 is the answer
         hint = _hint(error)
         return self.max_wait is None or hint is None or hint <= self.max_wait
 
@@ -129,11 +132,19 @@ class RetryPolicy:
         return Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=wait_server_hint(self.max_wait, self.backoff_base),
-            retry=retry_api_error(facts, self.max_wait),
+            retry=retry_api_error(facts, None if facts.probe else self.max_wait),
             sleep=sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
+
+
+PROBE_RETRIES = 2
+PROBE_MAX_WAIT = 2.0
+PROBE_POLICY = RetryPolicy(PROBE_RETRIES, PROBE_MAX_WAIT)
+"""For probes (``RequestFacts.probe``: sensors, ``test_connection``): a dropped connection
+or a 5xx is retried twice within seconds, whatever wait the server hints; a 429 or a 403
+never -- the caller reports "closed until T" at once."""
 
 
 RETRYABLE_CLASSES = (ApiTransportError, ApiServerError, ApiRateLimitError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_apisync.client.retry import PROBE_MAX_WAIT, PROBE_RETRIES
 from airflow_provider_apisync.describe.model import Call, Extract, extractor
 from airflow_provider_apisync.describe.values import (
     code,
@@ -13,11 +14,6 @@ from airflow_provider_apisync.describe.values import (
     safe_headers,
     safe_params,
 )
-
-try:
-    from airflow_provider_apisync.sensors._probe import PROBE_MAX_WAIT, PROBE_RETRIES
-except ImportError:  # pragma: no cover - sensors not installed
-    PROBE_RETRIES, PROBE_MAX_WAIT = 2, 2.0
 
 
 def waiting(task: Any, reason: str, hint: str) -> str:

@@ -7,7 +7,6 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -33,7 +32,7 @@ from airflow_provider_apisync.compat import BaseHook, Stats
 from airflow_provider_apisync.hooks.shared_store import fleet_for
 
 if TYPE_CHECKING:
-    from airflow_provider_apisync.client.pagination import Pages, Paginator
+    from airflow_provider_apisync.client.pagination import Pages, PaginatorArg
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +223,7 @@ class ApiSyncHook(BaseHook):
         self,
         endpoint: str,
         *,
-        paginator: Paginator | str = "auto",
+        paginator: PaginatorArg = "auto",
         records_path: str | None = None,
         params: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -263,8 +262,7 @@ class ApiSyncHook(BaseHook):
         client: ApiClient | None = None
         try:
             config = self.load_config()
-            config = replace(config, max_retries=0)
-            client = ApiClient(config, on_secret=_mask)
+            client = ApiClient(config, on_secret=_mask, probe=True)
             where = f"GET {redact_url(join_url(config.base_url, config.test_endpoint))}"
             try:
                 resp = client.request("GET", config.test_endpoint)

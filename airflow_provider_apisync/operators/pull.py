@@ -215,7 +215,7 @@ class ApiPullOperator(BaseOperator):
             endpoint=self.endpoint,
             params=params,
             headers=self.headers,
-            paginator=self.paginator,
+            paginator=resolve_paginator(self.paginator),
             records_path=self.records_path or None,
             primary_key=self.primary_key,
             concurrency=self.concurrency,

@@ -277,7 +277,7 @@ class FanoutJob(PullJob):
         spec = self.spec
         try:
             pages = paginate(
-                self.fetcher,  # type: ignore[arg-type]  # an ApiClient with response actions
+                self.fetcher,  # an ApiClient with response actions
                 slot.endpoint,
                 paginator=spec.paginator,
                 records_path=self.records_path,

@@ -19,7 +19,13 @@ from typing import Any
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.jsonl import encode_lines
-from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate, safe_state
+from airflow_provider_apisync.client.pagination import (
+    Page,
+    Paginator,
+    paginate,
+    paginator_spec,
+    safe_state,
+)
 from airflow_provider_apisync.client.records import record_key
 from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.operators.contracts import RecordContract
@@ -47,7 +53,7 @@ class PullSpec:
     endpoint: str
     params: dict[str, Any]
     headers: dict[str, str] | None
-    paginator: PaginatorArg
+    paginator: Paginator | None  # resolve_paginator()'s result: None = auto
     records_path: str | None = None
     primary_key: tuple[str, ...] = ()
     concurrency: int = 1
@@ -59,13 +65,11 @@ class PullSpec:
 
     def identity(self) -> list[Any]:
         """What makes two tries the same pull (a checkpoint of another pull is not resumed)."""
-        from airflow_provider_apisync.client.pagination import resolve_paginator
-
         return [
             self.endpoint,
             self.params,
             sorted(self.headers or {}),
-            resolve_paginator(self.paginator).spec(),
+            paginator_spec(self.paginator),
             self.records_path,
             self.primary_key,
             self.max_pages,

@@ -45,7 +45,6 @@ from airflow_provider_apisync.runtime.deferral import defer_until, iso, resolve_
 from airflow_provider_apisync.runtime.errors import failing_fast
 from airflow_provider_apisync.runtime.state import task_state, try_number
 from airflow_provider_apisync.runtime.summary import log_summary
-from airflow_provider_apisync.sensors._probe import make_probe_client
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -88,13 +87,13 @@ class ApiSensorBase(BaseSensorOperator):
     # -- plumbing ---------------------------------------------------------------------
     @cached_property
     def hook(self) -> ApiSyncHook:
-        return ApiSyncHook(self.apisync_conn_id)
+        return ApiSyncHook(self.apisync_conn_id, probe=True)
 
     @cached_property
     def probe_client(self) -> ApiClient:
-        """The hook's client, set up for probing (no 429 retries, no proactive sleeps);
+        """The hook's client, in probe mode (no 429 retries, no proactive sleeps);
         with ``response_actions``, their rules apply to every probe."""
-        client = make_probe_client(self.hook.client)
+        client = self.hook.client
         if not self.response_actions:
             return client
         return ActionClient(client, self.response_actions)  # type: ignore[return-value]

@@ -1,123 +1,28 @@
-"""Sensor probes: one cheap request per check, where a 429 is an answer, not a failure.
+"""Reading a sensor probe's answer: quota paths in a status endpoint's body, when to re-check.
 
-The client's normal behaviour suits pulls and pushes but not sensors: it retries a 429 for
-up to ``max_retry_wait`` per attempt and sleeps proactively when the quota is spent. A
-sensor must instead report "closed until T" at once, so the waiting happens in Airflow
-(a deferral or the sensor's own interval) and never inside ``poke``. This module keeps the
-probe logic free of Airflow imports.
+Sensors send their requests through a client in probe mode (``ApiClient(..., probe=True)``:
+no 429 retries, no proactive sleeps), so a closed window is reported at once and the waiting
+happens in Airflow (a deferral or the sensor's own interval), never inside ``poke``. This
+module keeps the probe logic free of Airflow imports.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import requests
-from tenacity import RetryCallState, Retrying, stop_after_attempt
 
-from airflow_provider_apisync.client.client import ApiClient
-from airflow_provider_apisync.client.errors import (
-    ApiAuthError,
-    ApiContractError,
-    ApiError,
-    ApiRateLimitError,
-)
+from airflow_provider_apisync.client.errors import ApiContractError
 from airflow_provider_apisync.client.ratelimit import (
     RateLimitStatus,
-    Throttle,
     parse_rate_limit,
     reset_to_epoch,
 )
 from airflow_provider_apisync.client.records import decode_json, get_path
-from airflow_provider_apisync.client.retry import (
-    RequestFacts,
-    RetryPolicy,
-    is_retryable,
-    wait_server_hint,
-)
 from airflow_provider_apisync.client.timestamps import TimestampError, parse_timestamp
-
-PROBE_RETRIES = 2
-PROBE_MAX_WAIT = 2.0
-
-
-class ProbeRetryPolicy(RetryPolicy):
-    """Retry a dropped connection or a 5xx twice within seconds; never a 429 or a 403."""
-
-    def retrying(
-        self,
-        facts: RequestFacts,
-        *,
-        sleep: Callable[[float], None],
-        before_sleep: Callable[[RetryCallState], None] | None = None,
-    ) -> Retrying:
-        def retry(state: RetryCallState) -> bool:
-            outcome = state.outcome
-            if outcome is None or not outcome.failed:
-                return False
-            error = outcome.exception()
-            if isinstance(error, ApiRateLimitError):
-                return False
-            return error is not None and is_retryable(error, facts)
-
-        return Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_server_hint(self.max_wait, self.backoff_base),
-            retry=retry,
-            sleep=sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-
-
-class ObserveOnlyThrottle(Throttle):
-    """Records quotas like :class:`Throttle` but never waits: a probe must not sleep."""
-
-    def before_request(self) -> float:
-        return 0.0
-
-
-def make_probe_client(client: ApiClient) -> ApiClient:
-    """Turn ``client`` into a probe client: no proactive pacing, no 429 retries.
-
-    Auth, the host guard, the 401 credential reload and audit lines stay as they are.
-    """
-    client.retry_policy = ProbeRetryPolicy(max_retries=PROBE_RETRIES, max_wait=PROBE_MAX_WAIT)
-    # a probe never waits, but what it learns (a 429's window) still reaches the fleet
-    client.throttle = ObserveOnlyThrottle(
-        None, on_wait=client.stats.throttle, fleet=client.throttle.fleet
-    )
-    return client
-
-
-@dataclass(frozen=True)
-class Closed:
-    """The API refused the request for quota reasons (429, or GitHub's 403 + remaining 0)."""
-
-    status: RateLimitStatus
-    http_status: int
-
-
-def closed_window(exc: ApiError, now: float | None = None) -> Closed | None:
-    """A :class:`Closed` when ``exc`` is a quota refusal, else None (a real failure)."""
-    announced = exc.rate_limit if isinstance(exc.rate_limit, RateLimitStatus) else None
-    quota_403 = isinstance(exc, ApiAuthError) and exc.status == 403
-    if quota_403:
-        spent = announced is not None and announced.remaining == 0
-        if not (spent or exc.retry_after is not None):
-            return None
-    elif not isinstance(exc, ApiRateLimitError):
-        return None
-    now = time.time() if now is None else now
-    reset_at = announced.reset_at if announced else None
-    if exc.retry_after is not None:  # Retry-After takes precedence over the reset header
-        reset_at = datetime.fromtimestamp(now + exc.retry_after, tz=timezone.utc)
-    limit = announced.limit if announced else None
-    status = RateLimitStatus(limit=limit, remaining=0, reset_at=reset_at)
-    return Closed(status=status, http_status=exc.status or 429)
 
 
 @dataclass(frozen=True)

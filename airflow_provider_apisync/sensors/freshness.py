@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError, ApiError
+from airflow_provider_apisync.client.ratelimit import closed_window
 from airflow_provider_apisync.client.records import decode_json, get_path
 from airflow_provider_apisync.client.timestamps import TimestampError, parse_timestamp
 from airflow_provider_apisync.sensors._base import MIN_WAIT_S, ApiSensorBase, CheckResult
-from airflow_provider_apisync.sensors._probe import closed_window, wait_for
+from airflow_provider_apisync.sensors._probe import wait_for
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context

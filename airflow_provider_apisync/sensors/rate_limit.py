@@ -8,14 +8,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
-from airflow_provider_apisync.client.ratelimit import RateLimitStatus
+from airflow_provider_apisync.client.ratelimit import RateLimitStatus, closed_window
 from airflow_provider_apisync.sensors._base import MIN_WAIT_S, ApiSensorBase, CheckResult
-from airflow_provider_apisync.sensors._probe import (
-    QuotaPaths,
-    closed_window,
-    quota_from_response,
-    wait_for,
-)
+from airflow_provider_apisync.sensors._probe import QuotaPaths, quota_from_response, wait_for
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context

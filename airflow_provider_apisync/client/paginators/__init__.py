@@ -1,9 +1,7 @@
 """Paginator strategies: how to ask for the next page, and when to stop.
 
-A paginator is configuration plus the small per-walk memory it needs (page size seen,
-cursors already handed out). Every request it builds carries a JSON-safe ``state`` that
-recreates it, so a caller can checkpoint after a page and resume from there later.
-Public import path: :mod:`airflow_provider_apisync.client.pagination`.
+The protocol is in :mod:`.base`; public import path:
+:mod:`airflow_provider_apisync.client.pagination`.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from airflow_provider_apisync.client.paginators.links import (
 from airflow_provider_apisync.client.paginators.sized import (
     OffsetPaginator,
     PageNumberPaginator,
+    RangePaginator,
 )
 
 __all__ = [
@@ -33,6 +32,7 @@ __all__ = [
     "PageNumberPaginator",
     "PageRequest",
     "Paginator",
+    "RangePaginator",
     "SinglePagePaginator",
     "State",
     "paginator_from_spec",

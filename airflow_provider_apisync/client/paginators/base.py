@@ -1,8 +1,21 @@
-"""The paginator contract: a request with resumable state, and the loop guard."""
+"""The paginator protocol (after dlt's ``rest_client.paginators``), plus resume and plans.
+
+A walk over an endpoint calls, in this order::
+
+    paginator.init_request(request, state)   # first request, or the checkpointed one
+    loop: fetch request -> paginator.update_state(response, body, records)
+          if not paginator.has_next_page: stop
+          paginator.update_request(request)   # now points at the next page
+
+Beyond dlt: every request carries a JSON-safe ``state`` that recreates it (pass it back
+to ``init_request`` to resume after a crash), ``spec()`` describes the paginator as JSON
+(logs, fingerprints, resuming an auto-detected walk), and ``plan()`` lists every remaining
+request when the first page tells the total, so pages can be fetched concurrently.
+A paginator object is configuration plus one walk's memory: the page loop copies it per walk.
+"""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,14 +37,14 @@ class PageRequest:
 
 
 class Paginator:
-    """Base class. Subclasses implement ``start``, ``resume``, ``next`` and ``spec``."""
+    """Base class: subclasses implement ``update_state`` and ``update_request``."""
 
     kind: ClassVar[str] = "base"
 
     def __init__(self) -> None:
+        self.has_next_page = True
         self._seen: set[int] = set()
 
-    # -- configuration ----------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
         """JSON-safe description (kind + arguments): logs, fingerprints, auto-resume."""
         return {"kind": self.kind}
@@ -40,38 +53,25 @@ class Paginator:
         args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items() if k != "kind")
         return f"{type(self).__name__}({args})"
 
-    def fresh(self) -> Paginator:
-        """A copy with empty per-walk memory (paginator objects may be reused)."""
-        clone = copy.copy(self)
-        clone._reset()
-        return clone
+    def init_request(self, request: PageRequest, state: State | None = None) -> None:
+        """Set up the first request of a walk (``state``: the checkpointed request instead).
 
-    def _reset(self) -> None:
+        Forgets everything a previous walk taught. A position the caller put in the
+        request's params (a cursor, say) is where the walk starts.
+        """
+        self.has_next_page = True
         self._seen = set()
 
-    # -- walking ----------------------------------------------------------------------
-    def start(self, endpoint: str, params: dict[str, Any]) -> PageRequest:
-        """The first request of a walk."""
-        return PageRequest(endpoint, params, {})
-
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        """The request described by a checkpointed ``state``."""
-        return self.start(endpoint, params)
-
-    def adopt(self, request: PageRequest) -> PageRequest:
-        """Take over a first request someone else built (auto-detection)."""
-        return request
-
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
-        """The request for the page after ``request``, or None when this was the last."""
+    def update_state(self, response: requests.Response, body: Any, records: list[Any]) -> None:
+        """Learn from the page just read: where the next one is, and ``has_next_page``."""
         raise NotImplementedError
 
-    def plan(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> list[PageRequest] | None:
-        """Every remaining request when the total is known (for concurrent fetching)."""
+    def update_request(self, request: PageRequest) -> None:
+        """Point ``request`` (a copy of the last one) at the next page, with its state."""
+        raise NotImplementedError
+
+    def plan(self, request: PageRequest, body: Any, records: list[Any]) -> list[PageRequest] | None:
+        """Every remaining request when the first page tells the total, else None."""
         return None
 
     def _check_loop(self, value: str, what: str) -> None:

@@ -41,38 +41,30 @@ class CursorPaginator(Paginator):
             "has_more_path": self.has_more_path,
         }
 
-    def _request(self, endpoint: str, params: dict[str, Any], cursor: Any) -> PageRequest:
-        sent = dict(params)
-        if cursor is not None:
-            sent[self.cursor_param] = cursor
-        return PageRequest(endpoint, sent, {"cursor": cursor})
+    def init_request(self, request: PageRequest, state: State | None = None) -> None:
+        super().init_request(request, state)
+        self._params = dict(request.params or {})
+        self.cursor = self._params.pop(self.cursor_param, None)
+        if state:
+            self.cursor = state.get("cursor")
+            if self.cursor is not None:
+                self._check_loop(str(self.cursor), "cursor")
+        self.update_request(request)
 
-    def start(self, endpoint: str, params: dict[str, Any]) -> PageRequest:
-        self._base = (endpoint, params)
-        return self._request(endpoint, params, None)
-
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        self._base = (endpoint, params)
-        cursor = state.get("cursor")
-        if cursor is not None:
-            self._check_loop(str(cursor), "cursor")
-        return self._request(endpoint, params, cursor)
-
-    def adopt(self, request: PageRequest) -> PageRequest:
-        params = dict(request.params or {})
-        cursor = params.pop(self.cursor_param, None)
-        self._base = (request.endpoint, params)
-        return self._request(request.endpoint, params, cursor)
-
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
+    def update_state(self, response: requests.Response, body: Any, records: list[Any]) -> None:
+        self.has_next_page = False
         if self.has_more_path is not None and not get_path(body, self.has_more_path):
-            return None
+            return
         cursor = get_path(body, self.cursor_path)
         if cursor is None or cursor == "" or isinstance(cursor, (dict, list, bool)):
-            return None
+            return
         if not records and self.has_more_path is None:
-            return None
+            return
         self._check_loop(str(cursor), "cursor")
-        return self._request(*self._base, cursor)
+        self.cursor, self.has_next_page = cursor, True
+
+    def update_request(self, request: PageRequest) -> None:
+        sent = dict(self._params)
+        if self.cursor is not None:
+            sent[self.cursor_param] = self.cursor
+        request.params, request.state = sent, {"cursor": self.cursor}

@@ -62,29 +62,51 @@ def _add_param(params: dict[str, str], raw: str) -> None:
         params[name] = value.strip().strip('"')
 
 
-class LinkHeaderPaginator(Paginator):
+class _UrlPaginator(Paginator):
+    """Follows absolute next URLs; every one is checked for loops (and by the host guard)."""
+
+    what = "next URL"
+
+    def _target(self, response: requests.Response, body: Any) -> str | None:
+        raise NotImplementedError
+
+    def init_request(self, request: PageRequest, state: State | None = None) -> None:
+        super().init_request(request, state)
+        if state:
+            self.url = str(state["url"])
+            self._check_loop(self.url, "next URL")
+            self.update_request(request)
+
+    def update_state(self, response: requests.Response, body: Any, records: list[Any]) -> None:
+        target = self._target(response, body)
+        self.has_next_page = bool(target)
+        if target:
+            self._seen.add(hash(response.url))  # a link back to the page just read loops too
+            self.url = resolve_next(response.url, target)
+            self._check_loop(self.url, self.what)
+
+    def update_request(self, request: PageRequest) -> None:
+        request.endpoint, request.params, request.state = self.url, None, {"url": self.url}
+
+
+class LinkHeaderPaginator(_UrlPaginator):
     """Follows the RFC 8288 ``Link`` header (GitHub); relative targets are resolved."""
 
     kind = "link"
 
     def __init__(self, rel: str = "next") -> None:
         self.rel = rel.lower()
+        self.what = f"'{self.rel}' link"
         super().__init__()
 
     def spec(self) -> dict[str, Any]:
         return {"kind": self.kind, "rel": self.rel}
 
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        return _url_request(self, state)
-
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
-        target = parse_link_header(response.headers.get("Link")).get(self.rel)
-        return _follow(self, response, target, f"'{self.rel}' link")
+    def _target(self, response: requests.Response, body: Any) -> str | None:
+        return parse_link_header(response.headers.get("Link")).get(self.rel)
 
 
-class NextUrlPaginator(Paginator):
+class NextUrlPaginator(_UrlPaginator):
     """Follows a next-page URL found at ``next_url_path`` in the body or in ``header``.
 
     Salesforce ``nextRecordsUrl`` (relative), MS Graph ``@odata.nextLink``, HubSpot
@@ -107,12 +129,7 @@ class NextUrlPaginator(Paginator):
     def spec(self) -> dict[str, Any]:
         return {"kind": self.kind, "next_url_path": self.next_url_path, "header": self.header}
 
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        return _url_request(self, state)
-
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
+    def _target(self, response: requests.Response, body: Any) -> str | None:
         value = get_path(body, self.next_url_path) if self.next_url_path else None
         if isinstance(value, dict):
             value = value.get("href")
@@ -121,24 +138,7 @@ class NextUrlPaginator(Paginator):
         if value is not None and value != "" and not isinstance(value, str):
             where = self.next_url_path or self.header
             raise ApiContractError(f"next URL at '{where}' is a {type(value).__name__}")
-        return _follow(self, response, value or None, "next URL")
-
-
-def _url_request(paginator: Paginator, state: State) -> PageRequest:
-    url = str(state["url"])
-    paginator._check_loop(url, "next URL")
-    return PageRequest(url, None, {"url": url})
-
-
-def _follow(
-    paginator: Paginator, response: requests.Response, target: str | None, what: str
-) -> PageRequest | None:
-    if not target:
-        return None
-    paginator._seen.add(hash(response.url))  # a link back to the page just read loops too
-    url = resolve_next(response.url, target)
-    paginator._check_loop(url, what)
-    return PageRequest(url, None, {"url": url})
+        return value or None
 
 
 class SinglePagePaginator(Paginator):
@@ -146,7 +146,5 @@ class SinglePagePaginator(Paginator):
 
     kind = "single"
 
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
-        return None
+    def update_state(self, response: requests.Response, body: Any, records: list[Any]) -> None:
+        self.has_next_page = False

@@ -1,80 +1,22 @@
-"""Offset and page-number paging: sized pages, totals, capped page sizes, concurrency plans."""
+"""Offset and page-number paging: one ``RangePaginator`` with two faces (as in dlt).
+
+A numeric position is sent as a query parameter: an offset advances by the records of a
+page, a page number by one. The walk stops on an empty page, at the total the body reports
+(``total_path``/``total_pages_path``), else on a short page -- except the first short page:
+servers cap page sizes silently (Jira ``maxResults``), so it is confirmed with one more
+request and its length becomes the expected size. With a total, the first page plans every
+remaining request, so pages can be fetched concurrently.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
 from airflow_provider_apisync.client.paginators.base import PageRequest, Paginator, State
 from airflow_provider_apisync.client.records import get_path
-
-
-class _SizedPaginator(Paginator):
-    """Offset and page-number paging share the short-page rule.
-
-    A page shorter than the expected size is the last one, except the first short page:
-    servers cap page sizes silently (Jira ``maxResults``), so it is confirmed with one
-    more request and its length becomes the expected size.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._expected: int | None = None
-        self._confirmed = False
-
-    def _reset(self) -> None:
-        super()._reset()
-        self._expected = self._requested_size()
-        self._confirmed = False
-
-    def _requested_size(self) -> int | None:
-        return None
-
-    def _restore(self, state: State) -> None:
-        if state.get("size"):
-            self._expected = int(state["size"])
-            self._confirmed = True
-
-    def _short_page_is_last(self, count: int) -> bool:
-        if self._expected is None or (count < self._expected and not self._confirmed):
-            self._expected = count
-            self._confirmed = True
-            return False
-        self._confirmed = True
-        self._expected = max(self._expected, count)
-        return count < self._expected
-
-    def _size_state(self) -> State:
-        return {"size": self._expected} if self._confirmed and self._expected else {}
-
-    # -- position handling shared by offset and page numbers ----------------------------
-    state_key = ""  # "offset" or "page": where a page's position lives in its state
-
-    def _first(self) -> int:
-        raise NotImplementedError
-
-    def _position_param(self) -> str:
-        raise NotImplementedError
-
-    def _request(self, endpoint: str, params: dict[str, Any], position: int) -> PageRequest:
-        raise NotImplementedError
-
-    def start(self, endpoint: str, params: dict[str, Any]) -> PageRequest:
-        self._base = (endpoint, params)
-        return self._request(endpoint, params, self._first())
-
-    def resume(self, endpoint: str, params: dict[str, Any], state: State) -> PageRequest:
-        self._base = (endpoint, params)
-        self._restore(state)
-        return self._request(endpoint, params, int(state[self.state_key]))
-
-    def adopt(self, request: PageRequest) -> PageRequest:
-        params = dict(request.params or {})
-        self._base = (request.endpoint, params)
-        position = int(params.get(self._position_param(), self._first()))
-        return self._request(request.endpoint, params, position)
 
 
 def _total(body: Any, path: str | None) -> int | None:
@@ -91,10 +33,99 @@ def _total(body: Any, path: str | None) -> int | None:
         ) from None
 
 
-class OffsetPaginator(_SizedPaginator):
+class RangePaginator(Paginator):
+    """``param=position`` (and ``size_param=size``); the state key is ``state_key``.
+
+    ``by_records``: the position advances by the page's length (offsets), else by one
+    (page numbers). ``total_path`` reads the total in the same unit as the position,
+    counted from ``first``.
+    """
+
+    state_key: ClassVar[str] = "position"
+
+    def __init__(
+        self,
+        param: str,
+        first: int,
+        *,
+        by_records: bool,
+        size: int | None = None,
+        size_param: str | None = None,
+        total: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._param, self._first, self._by_records = param, first, by_records
+        self._size, self._size_param, self._total_path = size, size_param, total
+
+    def init_request(self, request: PageRequest, state: State | None = None) -> None:
+        super().init_request(request, state)
+        self._params = dict(request.params or {})
+        self._expected, self._confirmed = self._size, False
+        self.position = self._first
+        if state:
+            self.position = int(state[self.state_key])
+            if state.get("size"):
+                self._expected, self._confirmed = int(state["size"]), True
+        self.update_request(request)
+
+    def update_state(self, response: requests.Response, body: Any, records: list[Any]) -> None:
+        count = len(records)
+        self.position += count if self._by_records else 1
+        total = _total(body, self._total_path) if count else None
+        if count == 0:
+            self.has_next_page = False
+        elif total is not None:
+            self.has_next_page = self.position < total + self._base
+        else:
+            self.has_next_page = not self._short_page_is_last(count)
+
+    def update_request(self, request: PageRequest) -> None:
+        request.params = self._request_params(self.position)
+        request.state = self._state(self.position)
+
+    def plan(self, request: PageRequest, body: Any, records: list[Any]) -> list[PageRequest] | None:
+        total = _total(body, self._total_path)
+        count = len(records)
+        if total is None or count == 0:
+            return None
+        self._expected, self._confirmed = count, True
+        step = count if self._by_records else 1
+        positions = range(self.position + step, total + self._base, step)
+        return [
+            PageRequest(request.endpoint, self._request_params(p), self._state(p))
+            for p in positions
+        ]
+
+    @property
+    def _base(self) -> int:
+        """Offsets count from 0 whatever the first offset; page numbers from the first page."""
+        return 0 if self._by_records else self._first
+
+    def _request_params(self, position: int) -> dict[str, Any]:
+        sent = {**self._params, self._param: position}
+        if self._size_param and self._size:
+            sent[self._size_param] = self._size
+        return sent
+
+    def _state(self, position: int) -> State:
+        size = {"size": self._expected} if self._confirmed and self._expected else {}
+        return {self.state_key: position, **size}
+
+    def _short_page_is_last(self, count: int) -> bool:
+        if self._expected is None or (count < self._expected and not self._confirmed):
+            self._expected = count
+            self._confirmed = True
+            return False
+        self._confirmed = True
+        self._expected = max(self._expected, count)
+        return count < self._expected
+
+
+class OffsetPaginator(RangePaginator):
     """``?offset=N&limit=M``; stops on an empty or short page, or at ``total_path``."""
 
     kind = "offset"
+    state_key = "offset"
 
     def __init__(
         self,
@@ -112,8 +143,14 @@ class OffsetPaginator(_SizedPaginator):
         self.limit_param = limit_param
         self.total_path = total_path
         self.first_offset = int(start)
-        super().__init__()
-        self._reset()
+        super().__init__(
+            offset_param,
+            self.first_offset,
+            by_records=True,
+            size=self.limit,
+            size_param=limit_param,
+            total=total_path,
+        )
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -124,52 +161,12 @@ class OffsetPaginator(_SizedPaginator):
             "total_path": self.total_path,
         }
 
-    def _requested_size(self) -> int | None:
-        return self.limit
 
-    def _request(self, endpoint: str, params: dict[str, Any], offset: int) -> PageRequest:
-        sent = {**params, self.offset_param: offset, self.limit_param: self.limit}
-        return PageRequest(endpoint, sent, {"offset": offset, **self._size_state()})
-
-    state_key = "offset"
-
-    def _first(self) -> int:
-        return self.first_offset
-
-    def _position_param(self) -> str:
-        return self.offset_param
-
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
-        count = len(records)
-        if count == 0:
-            return None
-        after = int(request.state["offset"]) + count
-        total = _total(body, self.total_path)
-        if total is not None:
-            if after >= total:
-                return None
-        elif self._short_page_is_last(count):
-            return None
-        return self._request(*self._base, after)
-
-    def plan(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> list[PageRequest] | None:
-        total = _total(body, self.total_path)
-        count = len(records)
-        if total is None or count == 0:
-            return None
-        self._expected, self._confirmed = count, True
-        offsets = range(int(request.state["offset"]) + count, total, count)
-        return [self._request(*self._base, offset) for offset in offsets]
-
-
-class PageNumberPaginator(_SizedPaginator):
+class PageNumberPaginator(RangePaginator):
     """``?page=N[&size_param=page_size]``; stops on an empty or short page or ``total_pages``."""
 
     kind = "page"
+    state_key = "page"
 
     def __init__(
         self,
@@ -186,8 +183,14 @@ class PageNumberPaginator(_SizedPaginator):
         self.page_size = int(page_size) if page_size is not None else None
         self.size_param = size_param
         self.total_pages_path = total_pages_path
-        super().__init__()
-        self._reset()
+        super().__init__(
+            page_param,
+            self.first_page,
+            by_records=False,
+            size=self.page_size,
+            size_param=size_param,
+            total=total_pages_path,
+        )
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -198,45 +201,3 @@ class PageNumberPaginator(_SizedPaginator):
             "size_param": self.size_param,
             "total_pages_path": self.total_pages_path,
         }
-
-    def _requested_size(self) -> int | None:
-        return self.page_size
-
-    def _request(self, endpoint: str, params: dict[str, Any], page: int) -> PageRequest:
-        sent = {**params, self.page_param: page}
-        if self.size_param and self.page_size:
-            sent[self.size_param] = self.page_size
-        return PageRequest(endpoint, sent, {"page": page, **self._size_state()})
-
-    state_key = "page"
-
-    def _first(self) -> int:
-        return self.first_page
-
-    def _position_param(self) -> str:
-        return self.page_param
-
-    def next(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> PageRequest | None:
-        count = len(records)
-        if count == 0:
-            return None
-        page = int(request.state["page"])
-        total_pages = _total(body, self.total_pages_path)
-        if total_pages is not None:
-            if page - self.first_page + 1 >= total_pages:
-                return None
-        elif self._short_page_is_last(count):
-            return None
-        return self._request(*self._base, page + 1)
-
-    def plan(
-        self, request: PageRequest, response: requests.Response, body: Any, records: list[Any]
-    ) -> list[PageRequest] | None:
-        total_pages = _total(body, self.total_pages_path)
-        if total_pages is None or not records:
-            return None
-        page = int(request.state["page"])
-        last = self.first_page + total_pages - 1
-        return [self._request(*self._base, p) for p in range(page + 1, last + 1)]
