@@ -54,10 +54,10 @@ with DAG("crm_contacts_small", schedule="@daily", start_date=datetime(2026, 1, 1
         task_id="pull_contacts",
         apisync_conn_id="crm_small",
         endpoint="/contacts",
-        params={{"limit": 200, "api_key": "{SECRETS["query"]}"}},
+        query={{"limit": 200, "api_key": "{SECRETS["query"]}"}},
         headers={{"X-Api-Token": "{SECRETS["header"]}", "Accept": "application/json"}},
         paginator=CursorPaginator("meta.next_cursor", "cursor", "meta.has_more"),
-        primary_key="id",
+        record_key="id",
         incremental=Incremental("updated_at", "updated_since", lookback=timedelta(minutes=10)),
         outlets=[Asset("s3://lake/raw/crm/contacts")],
         retries=3,
@@ -287,7 +287,7 @@ def test_empty_data_interval_warning():
             ApiPullOperator(
                 task_id="pull",
                 endpoint="/contacts",
-                params={"updated_since": "{{ data_interval_start | ts }}"},
+                query={"updated_since": "{{ data_interval_start | ts }}"},
             )
         return describe_dag(dag, source="w.py")
 

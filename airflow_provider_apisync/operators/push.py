@@ -22,12 +22,13 @@ from airflow_provider_apisync.operators._common import (
 from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger, task_run_folder
 from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner
 from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.vocabulary import Vocabulary
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 ON_ERROR = ("dead_letter", "fail")
 
 
-class ApiPushOperator(BaseOperator):
+class ApiPushOperator(Vocabulary, BaseOperator):
     """Write records to an API exactly once per (target, key, payload), resumably.
 
     Records come from a JSONL file, a pull's output folder or manifest, or a list. Each
@@ -35,7 +36,9 @@ class ApiPushOperator(BaseOperator):
     ledger scoped to the task run so a retried task sends only what was not settled.
     Rejected records go to dead-letter files; the task fails when their share exceeds
     ``max_error_ratio``. Returns a summary (XCom): pushed, skipped, failed, dead_letter,
-    retries, throttled, duration_s. See ``docs/push.md``.
+    retries, throttled, duration_s. ``output``: base folder of the ledger and the dead
+    letters (``<output>/<dag_id>/<task_id>/<run_id>/ledger`` and ``.../dead_letter``;
+    default ``[apisync] output_base``). See ``docs/push.md``.
     """
 
     template_fields: Sequence[str] = (
@@ -43,11 +46,11 @@ class ApiPushOperator(BaseOperator):
         "records",
         "headers",
         "idempotency_scope",
-        "ledger_uri",
-        "dead_letter_uri",
+        "output_uri",
     )
     template_fields_renderers = {"headers": "json"}
     ui_color = "#d7ecf7"
+    query_argument = None  # writes send no query parameters
 
     def __init__(
         self,
@@ -68,8 +71,7 @@ class ApiPushOperator(BaseOperator):
         on_error: str = "dead_letter",
         max_error_ratio: float = 0.0,
         records_field: str | None = None,
-        ledger_uri: str | None = None,
-        dead_letter_uri: str | None = None,
+        output: str | None = None,
         ledger_flush_every: int = 500,
         response_actions: RuleInput = None,
         **kwargs: Any,
@@ -105,8 +107,7 @@ class ApiPushOperator(BaseOperator):
             )
         self.max_error_ratio = float(max_error_ratio)
         self.records_field = records_field
-        self.ledger_uri = ledger_uri
-        self.dead_letter_uri = dead_letter_uri
+        self.output_uri = output  # BaseOperator.output is the XComArg of the result
         self.ledger_flush_every = positive_int("ledger_flush_every", ledger_flush_every)
         if self.batch_size > 1 and placeholders(endpoint):
             raise ApiConfigError(
@@ -131,8 +132,7 @@ class ApiPushOperator(BaseOperator):
             spec,
             source,
             description=source.describe(),
-            ledger_uri=self.ledger_uri,
-            dead_letter_uri=self.dead_letter_uri,
+            output=self.output_uri,
             ledger_flush_every=self.ledger_flush_every,
             max_error_ratio=self.max_error_ratio,
             actions=self.response_actions.fresh(),
@@ -166,8 +166,7 @@ def run_push(
     records: Iterable[Any],
     *,
     description: str,
-    ledger_uri: str | None = None,
-    dead_letter_uri: str | None = None,
+    output: str | None = None,
     ledger_flush_every: int = 500,
     max_error_ratio: float = 0.0,
     prefix: str = "",
@@ -183,13 +182,11 @@ def run_push(
     try:
         try_number = int(getattr(context["ti"], "try_number", 1) or 1)
         dead = DeadLetters(
-            task_run_folder(
-                context, f"{prefix}dead_letter", dead_letter_uri, field="dead_letter_uri"
-            ),
+            task_run_folder(context, f"{prefix}dead_letter", output, field="output"),
             try_number,
         )
         ledger = Ledger(
-            task_run_folder(context, f"{prefix}ledger", ledger_uri, field="ledger_uri"),
+            task_run_folder(context, f"{prefix}ledger", output, field="output"),
             try_number,
             flush_every=ledger_flush_every,
             before_flush=dead.flush,
