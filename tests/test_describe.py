@@ -157,7 +157,7 @@ def test_reconcile_freshness_and_mapped_pull_descriptions():
             timeout=3600,
         )
         many = ApiPullOperator.partial(
-            task_id="many", apisync_conn_id="crm", paginator="offset"
+            task_id="many", apisync_conn_id="crm", paginator="offset", record_key="id"
         ).expand(endpoint=["/a", "/b"])
         rec = ApiReconcileOperator(
             task_id="reconcile",
@@ -165,6 +165,7 @@ def test_reconcile_freshness_and_mapped_pull_descriptions():
             endpoint="/contacts",
             records="s3://lake/contacts/",
             record_key="id",
+            query={"status": "active"},
             ignore_fields=["updated_at"],
             on_drift="repush",
             repush={"endpoint": "/contacts/{id}", "method": "PUT"},
@@ -181,6 +182,8 @@ def test_reconcile_freshness_and_mapped_pull_descriptions():
     assert "| `reconcile` | `erp` | PUT | `/contacts/{id}` | repair missing/different |" in page
     assert "compared fields: those of the first source record, except `updated_at`" in page
     assert "`repair:<run_id>`" in page
+    assert "de-duplicated by `record_key` `id` within the run" in page  # not `i`, `d`
+    assert 'query parameters: `{"status": "active"}`' in page
     assert "skip or repeat records; repeats show up as `duplicate`" in page
 
 

@@ -102,7 +102,8 @@ def pull(task: Any) -> Extract:
     headers = getattr(task, "headers", None) or {}
     paginator = getattr(task, "paginator", "auto")
     concurrency = int(getattr(task, "concurrency", 1) or 1)
-    record_key = tuple(getattr(task, "record_key", ()) or ())
+    key = getattr(task, "record_key", ()) or ()
+    record_key = (key,) if isinstance(key, str) else tuple(key)  # a mapped task's is as given
     parents = getattr(task, "parents", None)
     purpose = (
         "read every page, once per parent record" if parents is not None else "read every page"
