@@ -70,6 +70,13 @@ def test_old_names_are_refused_naming_the_new_one(cls, old, value, new):
     assert f"use {new}= instead" in str(err.value)
 
 
+def test_repush_ledger_uri_points_to_the_reconcile_output():
+    with pytest.raises(ApiConfigError, match=r"^repush: unknown option\(s\) \['ledger_uri'\]"):
+        make(ApiReconcileOperator, repush={"endpoint": "/p/{id}", "ledger_uri": "file:///l"})
+    with pytest.raises(ApiConfigError, match="go under the reconcile's output="):
+        make(ApiReconcileOperator, repush={"endpoint": "/p/{id}", "dead_letter_uri": "/d"})
+
+
 def test_dag_params_still_reach_the_query_template():
     with DAG("vocab", schedule=None, params={"region": "eu"}):
         op = make(ApiPullOperator, query={"region": "{{ params.region }}"})

@@ -260,7 +260,9 @@ def _check_repush(options: Mapping[str, Any], on_drift: str) -> None:
         raise ApiConfigError(
             "repush",
             f"unknown option(s) {unknown}.",
-            f"use ApiPushOperator's names: {sorted(REPUSH_OPTIONS)}.",
+            "the repair's ledger and dead letters go under the reconcile's output=."
+            if {"ledger_uri", "dead_letter_uri"} & set(unknown)
+            else f"use ApiPushOperator's names: {sorted(REPUSH_OPTIONS)}.",
         )
     if on_drift != "repush":
         return
