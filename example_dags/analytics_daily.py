@@ -45,7 +45,7 @@ def analytics_daily() -> None:
         task_id="pull_events",
         apisync_conn_id=ANALYTICS,
         endpoint="/events",
-        params={
+        query={
             "updated_since": "{{ data_interval_start | ts }}",  # inclusive
             "updated_before": "{{ data_interval_end | ts }}",  # exclusive: half-open window
         },
@@ -53,7 +53,7 @@ def analytics_daily() -> None:
             page_size=250, size_param="per_page", total_pages_path="total_pages"
         ),
         concurrency=4,
-        primary_key="id",
+        record_key="id",
         outlets=[DAILY_EVENTS],
     )
 

@@ -18,7 +18,7 @@ Connection (one per system), e.g. as an environment variable::
 
 HubSpot exports work the same way with ``create_endpoint="/crm/v3/exports/export/async"``,
 ``status_endpoint="/crm/v3/exports/export/async/tasks/{job_id}/status"``,
-``status_path="status"`` and ``result_urls_path="result"`` (see docs/bulk.md).
+``status_path="status"`` and ``results=BulkResults(urls_path="result")`` (see docs/bulk.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ from typing import Any
 
 # Airflow 3's airflow.sdk names, also on Airflow 2.11 (see docs: Supported Airflow versions)
 from airflow_provider_apisync.compat import dag, task
-from airflow_provider_apisync.operators import ApiBulkJobOperator
+from airflow_provider_apisync.operators import (
+    ApiBulkJobOperator,
+    BulkPolling,
+    BulkResults,
+    BulkStates,
+)
 
 CONN_ID = "apisync_salesforce"
 
@@ -47,13 +52,11 @@ def bulk_export_example() -> None:
         create_endpoint="/jobs/query",
         create_body={"operation": "query", "query": "SELECT Id, Name, Email FROM Contact"},
         status_endpoint="/jobs/query/{job_id}",
-        running_states=["UploadComplete", "InProgress"],  # anything else unexpected fails fast
-        results_endpoint="/jobs/query/{job_id}/results",
-        results_params={"maxRecords": 50000},
+        # anything but these running states and the terminal defaults fails fast
+        states=BulkStates(running=["UploadComplete", "InProgress"]),
+        results=BulkResults(endpoint="/jobs/query/{job_id}/results", query={"maxRecords": 50000}),
         deferrable=True,  # wait in the triggerer, not on a worker
-        poll_interval=5,
-        max_poll_interval=60,
-        timeout=timedelta(hours=6),
+        polling=BulkPolling(interval=5, max_interval=60, timeout=timedelta(hours=6)),
         retries=2,
     )
 

@@ -62,10 +62,10 @@ def crm_contacts_to_erp() -> None:
         task_id="pull_contacts",
         apisync_conn_id=CRM,
         endpoint="/contacts",
-        params={"limit": PAGE_SIZE},
+        query={"limit": PAGE_SIZE},
         paginator="auto",  # the CRM's cursor style is detected from the first page
         incremental=Incremental("updated_at", "updated_since", lookback=timedelta(minutes=10)),
-        primary_key="id",
+        record_key="id",
         outlets=[CRM_CONTACTS],
     )
 

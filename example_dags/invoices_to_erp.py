@@ -71,10 +71,10 @@ def invoices_to_erp() -> None:
         task_id="pull_invoices",
         apisync_conn_id=CRM,
         endpoint="/invoices",
-        params={"limit": 25},
+        query={"limit": 25},
         paginator="auto",  # offset + total: detected
         incremental=Incremental("updated_at", "updated_since"),
-        primary_key="id",
+        record_key="id",
     )
     push = ApiPushOperator(
         task_id="push_invoices",

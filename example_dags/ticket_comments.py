@@ -39,25 +39,25 @@ def ticket_comments() -> None:
         task_id="pull_changed_tickets",
         apisync_conn_id=HELPDESK,
         endpoint="/tickets",
-        params={"page[size]": 25},
+        query={"page[size]": 25},
         incremental=Incremental(
             "updated_at",
             "updated_since",
             initial_value="{{ data_interval_start | ts }}",
             lookback=timedelta(minutes=5),
         ),
-        primary_key="id",
+        record_key="id",
     )
     ApiPullOperator(
         task_id="pull_ticket_comments",
         apisync_conn_id=HELPDESK,
         parents=tickets.output,  # the tickets pull's manifest (XCom)
         endpoint="/tickets/{id}/comments",
-        params={"page[size]": 2},
+        query={"page[size]": 2},
         include_from_parent={"ticket_id": "id", "ticket_subject": "subject"},
         response_actions={404: "skip"},  # merged or deleted since the tickets pull
         concurrency=4,
-        primary_key="id",
+        record_key="id",
     )
 
 

@@ -62,7 +62,7 @@ def ticket_sync() -> None:
         task_id="helpdesk_fresh",
         apisync_conn_id=HELPDESK,
         endpoint="/tickets",
-        request_params={"updated_since": "{{ data_interval_start | ts }}"},
+        query={"updated_since": "{{ data_interval_start | ts }}"},
         records_path="data",
         timestamp_field="updated_at",
         newer_than="{{ data_interval_start | ts }}",
@@ -75,7 +75,7 @@ def ticket_sync() -> None:
         task_id="pull_changed_tickets",
         apisync_conn_id=HELPDESK,
         endpoint="/tickets",
-        params={"page[size]": 25},
+        query={"page[size]": 25},
         paginator="auto",  # cursor in meta.after_cursor with meta.has_more: detected
         incremental=Incremental(
             "updated_at",
@@ -83,7 +83,7 @@ def ticket_sync() -> None:
             initial_value="{{ data_interval_start | ts }}",
             lookback=timedelta(minutes=5),
         ),
-        primary_key="id",
+        record_key="id",
     )
     patch = ApiPushOperator(
         task_id="patch_crm_tickets",

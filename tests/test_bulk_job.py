@@ -30,7 +30,13 @@ from airflow_provider_apisync.compat import (
     OutletEventAccessors,
     TaskDeferred,
 )
-from airflow_provider_apisync.operators import ApiBulkJobOperator
+from airflow_provider_apisync.operators import (
+    ApiBulkJobOperator,
+    BulkPolling,
+    BulkResults,
+    BulkStates,
+    BulkUpload,
+)
 from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators.bulk import BulkJobTimeout
 from airflow_provider_apisync.operators.bulk_state import STATE_FILE, STATE_KEY
@@ -113,35 +119,36 @@ def write_jsonl(path: Path, records) -> str:
     return f"file://{path}"
 
 
-def ingest_op(tmp_path, upload_uri, **kwargs):
+def ingest_op(tmp_path, upload_uri, *, columns=None, poll=None, **kwargs):
     kwargs.setdefault("apisync_conn_id", "bulk")
     kwargs.setdefault("deferrable", False)
-    kwargs.setdefault("poll_interval", 0.01)
     kwargs.setdefault("output", f"file://{tmp_path}/out")
-    kwargs.setdefault("upload_chunk_records", 10)
-    kwargs.setdefault("results_params", {"maxRecords": 5})
-    kwargs.setdefault("object_name", "Lead")
-    obj = kwargs.pop("object_name")
+    obj = kwargs.pop("object_name", "Lead")
     return ApiBulkJobOperator(
         task_id="bulk",
         create_endpoint="/jobs/ingest",
         create_body={"object": obj, "operation": "insert", "contentType": "CSV"},
-        upload=upload_uri,
-        upload_endpoint="/jobs/ingest/{job_id}/batches",
-        complete_endpoint="/jobs/ingest/{job_id}",
+        upload=BulkUpload(
+            records=upload_uri,
+            endpoint="/jobs/ingest/{job_id}/batches",
+            columns=columns,
+            chunk_records=10,
+            complete_endpoint="/jobs/ingest/{job_id}",
+        ),
         status_endpoint="/jobs/ingest/{job_id}",
-        results_endpoint="/jobs/ingest/{job_id}/successfulResults",
+        results=BulkResults(
+            endpoint="/jobs/ingest/{job_id}/successfulResults", query={"maxRecords": 5}
+        ),
+        polling=BulkPolling(**{"interval": 0.01, **(poll or {})}),
         **kwargs,
     )
 
 
-def export_op(tmp_path, **kwargs):
+def export_op(tmp_path, *, running=("PENDING", "PROCESSING"), poll=None, **kwargs):
     kwargs.setdefault("apisync_conn_id", "bulk_files")
     kwargs.setdefault("deferrable", False)
-    kwargs.setdefault("poll_interval", 0.01)
     kwargs.setdefault("output", f"file://{tmp_path}/out")
     kwargs.setdefault("status_path", "status")
-    kwargs.setdefault("running_states", ["PENDING", "PROCESSING"])
     body = {
         "exportType": "VIEW",
         "format": kwargs.pop("export_format", "CSV"),
@@ -153,7 +160,9 @@ def export_op(tmp_path, **kwargs):
         create_endpoint="/exports",
         create_body=body,
         status_endpoint="/exports/{job_id}/status",
-        result_urls_path="result",
+        states=BulkStates(running=list(running)),
+        results=BulkResults(urls_path="result"),
+        polling=BulkPolling(**{"interval": 0.01, **(poll or {})}),
         **kwargs,
     )
 
@@ -278,13 +287,13 @@ def test_upload_streams_a_pull_output_folder_with_selected_columns(api, tmp_path
         task_id="pull",
         apisync_conn_id="bulk",
         endpoint="/contacts",
-        params={"limit": 10},
+        query={"limit": 10},
         output=f"file://{tmp_path}/pulled",
         part_size=1000,
     )
     pulled = pull.execute(make_context(MemoryStore()))
     assert len(pulled["files"]) > 1
-    op = ingest_op(tmp_path, pulled["uri"], upload_columns=["name", "email"])
+    op = ingest_op(tmp_path, pulled["uri"], columns=["name", "email"])
     manifest = op.execute(make_context(MemoryStore()))
     records = read_output(manifest)
     assert [(r["name"], r["email"]) for r in records] == [
@@ -327,7 +336,7 @@ def test_status_without_the_state_path_fails_with_a_fix(api, tmp_path):
 
 
 def test_unlisted_state_fails_fast_when_running_states_are_given(api, tmp_path):
-    op = export_op(tmp_path, running_states=["PENDING"])
+    op = export_op(tmp_path, running=["PENDING"])
     with pytest.raises(AirflowFailException, match="'PROCESSING', which is in none"):
         op.execute(make_context(MemoryStore()))
 
@@ -335,7 +344,7 @@ def test_unlisted_state_fails_fast_when_running_states_are_given(api, tmp_path):
 def test_timeout_is_retryable_and_keeps_the_job(api, tmp_path):
     api.bulk.polls_per_state = 1000
     store = MemoryStore()
-    op = export_op(tmp_path, poll_interval=0.05, timeout=0.3)
+    op = export_op(tmp_path, poll={"interval": 0.05, "timeout": 0.3})
     with pytest.raises(BulkJobTimeout, match="still PENDING") as timed_out:
         op.execute(make_context(store))
     assert not isinstance(timed_out.value, AirflowFailException)
@@ -346,17 +355,40 @@ def test_bad_configuration_is_refused_at_parse_time():
     base = {"task_id": "t", "create_endpoint": "/jobs"}
     with pytest.raises(ApiConfigError, match="status_endpoint.*{job_id}"):
         ApiBulkJobOperator(status_endpoint="/jobs/status", **base)
-    with pytest.raises(ApiConfigError, match="upload_endpoint: is required"):
+    with pytest.raises(ApiConfigError, match="upload.endpoint.*{job_id}"):
+        BulkUpload("file:///x.jsonl", "/jobs/batches")
+    with pytest.raises(ApiConfigError, match="results.urls_path: is required"):
+        BulkResults(mode="urls")
+    with pytest.raises(ApiConfigError, match="states.failure: shares"):
+        BulkStates(success=["Done"], failure=["done"])
+    with pytest.raises(ApiConfigError, match="polling.backoff"):
+        BulkPolling(backoff=0.5)
+    with pytest.raises(ApiConfigError, match="upload: must be a BulkUpload"):
         ApiBulkJobOperator(status_endpoint="/jobs/{job_id}", upload="file:///x.jsonl", **base)
-    with pytest.raises(ApiConfigError, match="result_urls_path"):
-        ApiBulkJobOperator(status_endpoint="/jobs/{job_id}", result_mode="urls", **base)
-    with pytest.raises(ApiConfigError, match="failure_states"):
-        ApiBulkJobOperator(
-            status_endpoint="/jobs/{job_id}", success_states=["Done"], failure_states=["done"],
-            **base,
-        )  # fmt: skip
-    with pytest.raises(ApiConfigError, match="poll_backoff"):
-        ApiBulkJobOperator(status_endpoint="/jobs/{job_id}", poll_backoff=0.5, **base)
+
+
+def test_spec_objects_fields_are_templated():
+    op = ApiBulkJobOperator(
+        task_id="t",
+        create_endpoint="/jobs",
+        status_endpoint="/jobs/{job_id}",
+        upload=BulkUpload(records="{{ src }}", endpoint="/jobs/{job_id}/batches"),
+        results=BulkResults(endpoint="/jobs/{job_id}/results", query={"since": "{{ ds }}"}),
+    )
+    op.render_template_fields({"src": "file:///in.jsonl", "ds": "2026-01-01"})
+    assert op.upload.records == "file:///in.jsonl"
+    assert op._spec().results_params == {"since": "2026-01-01"}
+
+
+def test_flat_arguments_of_before_the_spec_objects_name_their_new_place():
+    base = {"task_id": "t", "create_endpoint": "/jobs", "status_endpoint": "/jobs/{job_id}"}
+    with pytest.raises(ApiConfigError, match=r"upload_endpoint: .*BulkUpload\(endpoint=") as e:
+        ApiBulkJobOperator(upload_endpoint="/jobs/{job_id}/batches", **base)
+    assert "has no argument 'upload_endpoint'" in str(e.value)
+    with pytest.raises(ApiConfigError, match=r"timeout: .*BulkPolling\(timeout="):
+        ApiBulkJobOperator(timeout=60, **base)
+    with pytest.raises(ApiConfigError, match=r"results_params: .*BulkResults\(query="):
+        ApiBulkJobOperator(results_params={"a": 1}, **base)
 
 
 # -- deferral ---------------------------------------------------------------------------
@@ -368,7 +400,7 @@ def resume(op, context):
 @pytest.mark.parametrize("store", [MemoryStore, None], ids=["task_state_store", "file"])
 def test_deferrable_job_defers_between_polls_and_resumes_from_stored_state(api, tmp_path, store):
     api.bulk.polls_per_state = 2
-    op = export_op(tmp_path, deferrable=True, poll_interval=2, poll_backoff=1.5)
+    op = export_op(tmp_path, deferrable=True, poll={"interval": 2, "backoff": 1.5})
     context = make_context(store() if store else None)
     moments, waits = [], []
     call = lambda: op.execute(context)  # noqa: E731
@@ -510,7 +542,7 @@ def test_csv_results_parse_across_chunk_boundaries():
     assert list(fmt.jsonl_records(lines, source="t")) == [{"a": 1}, {"a": 2}]
     octets = "application/octet-stream"
     assert fmt.result_format("auto", octets, "https://s3.example/x/part.csv.gz") == "csv"
-    with pytest.raises(ApiContractError, match="set result_format"):
+    with pytest.raises(ApiContractError, match=r"set BulkResults\(format=\)"):
         fmt.result_format("auto", "application/octet-stream", "https://s3/x/blob")
 
 

@@ -59,7 +59,7 @@ def make_op(tmp_path, **kwargs):
         task_id="pull",
         apisync_conn_id="fake",
         endpoint="/contacts",
-        params={"limit": 10},
+        query={"limit": 10},
         output=f"file://{tmp_path}/out",
         schema=SCHEMA,
         **kwargs,
@@ -68,7 +68,7 @@ def make_op(tmp_path, **kwargs):
 
 def test_fail_mode_names_record_field_and_rule(api, tmp_path):
     with pytest.raises(AirflowFailException) as info:
-        make_op(tmp_path, primary_key="id").execute(make_context())
+        make_op(tmp_path, record_key="id").execute(make_context())
     message = str(info.value)
     assert "record id=7 (page 1): field 'email' violates 'type'" in message
     assert "7 is not of type 'string'" in message

@@ -54,10 +54,10 @@ with DAG("crm_contacts_small", schedule="@daily", start_date=datetime(2026, 1, 1
         task_id="pull_contacts",
         apisync_conn_id="crm_small",
         endpoint="/contacts",
-        params={{"limit": 200, "api_key": "{SECRETS["query"]}"}},
+        query={{"limit": 200, "api_key": "{SECRETS["query"]}"}},
         headers={{"X-Api-Token": "{SECRETS["header"]}", "Accept": "application/json"}},
         paginator=CursorPaginator("meta.next_cursor", "cursor", "meta.has_more"),
-        primary_key="id",
+        record_key="id",
         incremental=Incremental("updated_at", "updated_since", lookback=timedelta(minutes=10)),
         outlets=[Asset("s3://lake/raw/crm/contacts")],
         retries=3,
@@ -157,7 +157,7 @@ def test_reconcile_freshness_and_mapped_pull_descriptions():
             timeout=3600,
         )
         many = ApiPullOperator.partial(
-            task_id="many", apisync_conn_id="crm", paginator="offset"
+            task_id="many", apisync_conn_id="crm", paginator="offset", record_key="id"
         ).expand(endpoint=["/a", "/b"])
         rec = ApiReconcileOperator(
             task_id="reconcile",
@@ -165,6 +165,7 @@ def test_reconcile_freshness_and_mapped_pull_descriptions():
             endpoint="/contacts",
             records="s3://lake/contacts/",
             record_key="id",
+            query={"status": "active"},
             ignore_fields=["updated_at"],
             on_drift="repush",
             repush={"endpoint": "/contacts/{id}", "method": "PUT"},
@@ -181,6 +182,8 @@ def test_reconcile_freshness_and_mapped_pull_descriptions():
     assert "| `reconcile` | `erp` | PUT | `/contacts/{id}` | repair missing/different |" in page
     assert "compared fields: those of the first source record, except `updated_at`" in page
     assert "`repair:<run_id>`" in page
+    assert "de-duplicated by `record_key` `id` within the run" in page  # not `i`, `d`
+    assert 'query parameters: `{"status": "active"}`' in page
     assert "skip or repeat records; repeats show up as `duplicate`" in page
 
 
@@ -287,7 +290,7 @@ def test_empty_data_interval_warning():
             ApiPullOperator(
                 task_id="pull",
                 endpoint="/contacts",
-                params={"updated_since": "{{ data_interval_start | ts }}"},
+                query={"updated_since": "{{ data_interval_start | ts }}"},
             )
         return describe_dag(dag, source="w.py")
 

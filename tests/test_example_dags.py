@@ -231,7 +231,7 @@ def test_no_credential_reaches_any_output(runs, world):
         assert not leaked, f"{dag_id} printed a credential"
 
 
-def test_reconcile_query_params_survive_dag_serialization():
+def test_reconcile_query_survives_dag_serialization():
     """Regression: ``params`` as a template field made such DAGs fail to serialize."""
     from airflow.serialization import serialized_objects
 
@@ -250,11 +250,11 @@ def test_reconcile_query_params_survive_dag_serialization():
             records=[{"id": 1}],
             endpoint="/customers",
             record_key="id",
-            params={"region": "{{ params.region }}", "limit": 100},
+            query={"region": "{{ params.region }}", "limit": 100},
         )
     task = DagSerialization.from_dict(DagSerialization.to_dict(dag)).get_task("check")
-    assert task.query_params == {"region": "{{ params.region }}", "limit": 100}
-    assert "query_params" in task.template_fields
+    assert task.query == {"region": "{{ params.region }}", "limit": 100}
+    assert "query" in task.template_fields
 
 
 def _ts(value: str) -> datetime:

@@ -186,9 +186,9 @@ def test_auth_error_fails_fast(set_conn):
         assert len(api.log("GET", "/events")) == 1
 
 
-def test_request_params_are_sent(api):
+def test_query_is_sent(api):
     make_sensor(
-        request_params={"limit": 1, "offset": 1}, max_age=timedelta(hours=2), deferrable=True
+        query={"limit": 1, "offset": 1}, max_age=timedelta(hours=2), deferrable=True
     ).execute(make_context())
     assert api.log("GET", "/events")[-1].query == {"limit": "1", "offset": "1"}
 

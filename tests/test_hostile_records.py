@@ -45,7 +45,7 @@ def test_dot_segment_values_are_dead_lettered_and_never_sent(api, tmp_path):
         records=records,
         record_key=["account_id", "id"],
         max_error_ratio=1.0,
-        dead_letter_uri=str(tmp_path),
+        output=str(tmp_path),
     ).execute(task_context())
     sent = sorted(r.path for r in api.log())
     assert sent == ["/v1/accounts/A1/contacts/C2", "/v1/accounts/A1/contacts/a%2F..%2Fb"]

@@ -252,7 +252,7 @@ def test_error_body_echoing_the_key_is_redacted_from_errors_and_dead_letters(
         records=[{"id": 1}, {"id": 2}],
         record_key="id",
         max_error_ratio=1.0,
-        dead_letter_uri=str(tmp_path),
+        output=str(tmp_path),
     ).execute(task_context())
     stored = [p.read_text() for p in tmp_path.rglob("*") if p.is_file()]
     letters = [d for sub in tmp_path.rglob("dead_letter") for d in read_jsonl_folder(sub)]

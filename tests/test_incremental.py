@@ -33,7 +33,7 @@ def make_op(tmp_path, run, **kwargs):
         task_id="pull",
         apisync_conn_id="fake",
         endpoint="/contacts",
-        params={"limit": 20},
+        query={"limit": 20},
         output=f"file://{tmp_path}/run{run}",
         **kwargs,
     )
@@ -123,7 +123,7 @@ def test_data_interval_windows_are_stateless_and_backfill_safe(api, tmp_path, or
                 task_id="pull",
                 apisync_conn_id="fake",
                 endpoint="/contacts",
-                params={
+                query={
                     "updated_since": "{{ data_interval_start | ts }}",
                     "updated_before": "{{ data_interval_end | ts }}",
                 },

@@ -51,14 +51,14 @@ DAG_FILE = textwrap.dedent(
             task_id="inc_var",
             apisync_conn_id="fake",
             endpoint="/paged/offset/contacts",
-            params={"limit": 50},
+            query={"limit": 50},
             incremental=Incremental("updated_at", "updated_since"),
         )
         inc_asset = ApiPullOperator(
             task_id="inc_asset",
             apisync_conn_id="fake",
             endpoint="/paged/offset/contacts",
-            params={"limit": 50},
+            query={"limit": 50},
             incremental=Incremental("updated_at", "updated_since"),
             outlets=[Asset("apisync_it_contacts")],
         )

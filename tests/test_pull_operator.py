@@ -35,7 +35,7 @@ def conn(api, monkeypatch):
 
 def make_op(tmp_path, **kwargs):
     kwargs.setdefault("endpoint", "/contacts")
-    kwargs.setdefault("params", {"limit": 10})
+    kwargs.setdefault("query", {"limit": 10})
     kwargs.setdefault("output", f"file://{tmp_path}/out")
     return ApiPullOperator(task_id="pull", apisync_conn_id="fake", **kwargs)
 
@@ -78,14 +78,14 @@ def test_templated_endpoint_params_output(api, tmp_path):
             task_id="pull",
             apisync_conn_id="fake",
             endpoint="/{{ params_collection }}",
-            params={"limit": "{{ 5 * 2 }}", "updated_before": "{{ data_interval_end | ts }}"},
+            query={"limit": "{{ 5 * 2 }}", "updated_before": "{{ data_interval_end | ts }}"},
             output=f"file://{tmp_path}/{{{{ ds }}}}",
         )
     context = make_context()
     context["params_collection"] = "contacts"
     op.render_template_fields(context)
     assert op.endpoint == "/contacts"
-    assert op.query_params == {"limit": "10", "updated_before": "2026-01-02T00:00:00+00:00"}
+    assert op.query == {"limit": "10", "updated_before": "2026-01-02T00:00:00+00:00"}
     manifest = op.execute(context)
     assert manifest["uri"] == f"file://{tmp_path}/2026-01-01"
     assert manifest["records"] == N
@@ -99,7 +99,7 @@ def test_concurrency_writes_pages_in_order(api, tmp_path):
     assert manifest["pages"] == 14
 
 
-def test_primary_key_drops_duplicates_within_run(api, tmp_path):
+def test_record_key_drops_duplicates_within_run(api, tmp_path):
     rows = [{"id": i, "v": i} for i in range(1, 31)]
 
     def overlapping(request):  # each page repeats the previous page's last 2 rows
@@ -108,7 +108,7 @@ def test_primary_key_drops_duplicates_within_run(api, tmp_path):
         return Response.json({"data": rows[start : (page - 1) * 10 + 10]})
 
     api.route("GET", "/shifting", overlapping, first=True)
-    op = make_op(tmp_path, endpoint="/shifting", paginator="page", primary_key="id")
+    op = make_op(tmp_path, endpoint="/shifting", paginator="page", record_key="id")
     manifest = op.execute(make_context())
     assert [r["id"] for r in read_output(manifest)] == list(range(1, 31))
     assert manifest["duplicates"] == 6 and manifest["records"] == 30
@@ -163,10 +163,10 @@ def test_bad_arguments_fail_at_parse_time_with_the_field_named(tmp_path):
 def test_incremental_param_conflict_is_a_clear_failure(api, tmp_path):
     op = make_op(
         tmp_path,
-        params={"updated_since": "x"},
+        query={"updated_since": "x"},
         incremental=Incremental("updated_at", "updated_since"),
     )
-    with pytest.raises(AirflowFailException, match="params: sets 'updated_since'"):
+    with pytest.raises(AirflowFailException, match="query: sets 'updated_since'"):
         op.execute(make_context(asset_state_store=MemoryStore()))
     assert api.log("GET") == []
 
@@ -178,7 +178,7 @@ def test_dag_params_do_not_leak_into_query(api, tmp_path):
             paginator=CursorPaginator("response_metadata.next_cursor"),
             endpoint="/paged/cursor/contacts",
         )
-    assert op.query_params == {"limit": 10}
+    assert op.query == {"limit": 10}
     assert op.params["env"] == "prod"  # Airflow params still reach templates
     op.execute(make_context())
     assert all("env" not in r.query for r in api.log("GET"))

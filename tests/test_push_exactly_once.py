@@ -104,7 +104,7 @@ def test_post_without_keys_is_never_resent_after_a_lost_ack(api, set_conn, tmp_p
         record_key="ext_id",
         idempotency_header=None,
         concurrency=8,
-        dead_letter_uri=str(tmp_path),
+        output=str(tmp_path),
     )
     with pytest.raises(AirflowFailException, match="max_error_ratio"):
         op.execute(task_context())
@@ -116,7 +116,7 @@ def test_post_without_keys_is_never_resent_after_a_lost_ack(api, set_conn, tmp_p
     assert len(held) == 500 and len(set(held)) == 500  # lost-ack writes did commit, once
     letters = [
         line
-        for path in sorted(tmp_path.rglob("t*.jsonl"))
+        for path in sorted(tmp_path.rglob("dead_letter/t*.jsonl"))
         for line in path.read_text().splitlines()
     ]
     assert len(letters) == lost > 20

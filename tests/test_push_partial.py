@@ -47,7 +47,7 @@ def test_batch_with_invalid_records(api, tmp_path, ratio, fails):
         batch_body_key="records",
         concurrency=2,
         max_error_ratio=ratio,
-        dead_letter_uri=str(tmp_path),
+        output=str(tmp_path),
     )
     if fails:
         with pytest.raises(AirflowFailException, match=r"5 of 50 records failed \(10.0%\)"):
@@ -80,7 +80,7 @@ def test_single_record_rejections_carry_status_error_body_and_key(api, tmp_path)
         records=with_bad_emails(30, {5}),
         record_key="ext_id",
         max_error_ratio=0.1,
-        dead_letter_uri=str(tmp_path),
+        output=str(tmp_path),
     ).execute(task_context())
     assert (summary["pushed"], summary["failed"]) == (29, 1)
     [letter] = dead_letters(tmp_path)
@@ -100,7 +100,7 @@ def test_on_error_fail_stops_at_the_first_rejection(api, tmp_path):
         record_key="ext_id",
         concurrency=1,
         on_error="fail",
-        dead_letter_uri=str(tmp_path),
+        output=str(tmp_path),
     )
     with pytest.raises(AirflowFailException, match="on_error='fail'"):
         op.execute(task_context())
@@ -117,7 +117,7 @@ def test_invalid_records_are_dead_lettered_without_a_request(api, tmp_path):
         records=records,
         record_key="ext_id",
         max_error_ratio=0.5,
-        dead_letter_uri=str(tmp_path),
+        output=str(tmp_path),
     ).execute(task_context())
     assert (summary["pushed"], summary["invalid"], summary["requests"]) == (7, 2, 7)
     problems = sorted(d["error"] for d in dead_letters(tmp_path))
@@ -141,7 +141,7 @@ def test_dead_letters_replay_through_a_fixing_transform(api, tmp_path):
         batch_size=25,
         batch_body_key="records",
         max_error_ratio=0.2,
-        dead_letter_uri=str(tmp_path / "dl"),
+        output=str(tmp_path / "dl"),
     ).execute(task_context())
     replay = ApiPushOperator(
         task_id="replay",

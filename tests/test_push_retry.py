@@ -31,8 +31,7 @@ def push(tmp_path, **kwargs):
         "records": people(N),
         "record_key": "ext_id",
         "concurrency": 4,
-        "ledger_uri": str(tmp_path / "ledger"),
-        "dead_letter_uri": str(tmp_path / "dead"),
+        "output": str(tmp_path),
         "ledger_flush_every": 50,
     }
     args.update(kwargs)
@@ -103,7 +102,7 @@ def test_rejections_of_an_earlier_try_are_not_resent_and_still_count(api, set_co
 
     assert "broken" not in {r.json()["email"] for r in api.log("POST", "/people")}
     assert summary["failed"] == 10 and summary["pushed"] + summary["skipped"] == N - 10
-    manifest = json.loads((tmp_path / "dead").rglob("_manifest.json").__next__().read_text())
+    manifest = json.loads(tmp_path.rglob("dead_letter/_manifest.json").__next__().read_text())
     assert manifest["records"] == 10
 
 

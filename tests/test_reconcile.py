@@ -46,7 +46,7 @@ def reconcile(tmp_path, **kwargs) -> ApiReconcileOperator:
         "records": people(N),
         "endpoint": "/people",
         "record_key": "ext_id",
-        "report_uri": str(tmp_path),
+        "output": str(tmp_path),
     }
     args.update(kwargs)
     return ApiReconcileOperator(**args)

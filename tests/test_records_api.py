@@ -39,7 +39,7 @@ def pull(tmp_path, **kwargs):
         task_id="pull",
         apisync_conn_id="fake",
         endpoint="/contacts",
-        params={"limit": 10},
+        query={"limit": 10},
         output=f"file://{tmp_path}/out",
         **kwargs,
     )

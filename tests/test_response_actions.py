@@ -85,8 +85,7 @@ def push(tmp_path, records, **kwargs):
         records=records,
         record_key="ext_id",
         concurrency=1,
-        dead_letter_uri=str(tmp_path / "dl"),
-        ledger_uri=str(tmp_path / "ledger"),
+        output=str(tmp_path),
         **kwargs,
     )
 

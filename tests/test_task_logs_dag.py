@@ -43,8 +43,8 @@ DAG = textwrap.dedent(
             task_id="pull",
             apisync_conn_id="api",
             endpoint="/contacts",
-            params={"limit": 10},
-            primary_key="id",
+            query={"limit": 10},
+            record_key="id",
             transform=slim,
         )
 

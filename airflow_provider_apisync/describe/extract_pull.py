@@ -98,11 +98,12 @@ def pull(task: Any) -> Extract:
     """``ApiPullOperator``: GET pages -> JSONL parts + manifest."""
     found = Extract("pull", conn_id=getattr(task, "apisync_conn_id", None))
     endpoint = getattr(task, "endpoint", "")
-    params = getattr(task, "query_params", None) or {}
+    params = getattr(task, "query", None) or {}
     headers = getattr(task, "headers", None) or {}
     paginator = getattr(task, "paginator", "auto")
     concurrency = int(getattr(task, "concurrency", 1) or 1)
-    primary_key = tuple(getattr(task, "primary_key", ()) or ())
+    key = getattr(task, "record_key", ()) or ()
+    record_key = (key,) if isinstance(key, str) else tuple(key)  # a mapped task's is as given
     parents = getattr(task, "parents", None)
     purpose = (
         "read every page, once per parent record" if parents is not None else "read every page"
@@ -140,17 +141,15 @@ def pull(task: Any) -> Extract:
         f"resume: checkpoint every {getattr(task, 'checkpoint_every', 1)} page(s) (Airflow "
         "`task_state_store`, else `_checkpoint.json`); a task retry continues after the "
         "last checkpointed page, so no record is written twice",
-        f"de-duplicated by `primary_key` {codes(primary_key)} within the run"
-        if primary_key
-        else None,
+        f"de-duplicated by `record_key` {codes(record_key)} within the run" if record_key else None,
     )
     schema = getattr(task, "schema", None)
-    if schema or primary_key:
+    if schema or record_key:
         violation = getattr(task, "on_contract_violation", "fail")
         found.add(
             "Contract",
             _schema_text(schema) if schema else None,
-            f"a record without {codes(primary_key)} is a violation" if primary_key else None,
+            f"a record without {codes(record_key)} is a violation" if record_key else None,
             f"on violation: {code(violation)}"
             + (" (bad records go to `quarantine/`)" if violation == "quarantine" else ""),
         )
@@ -172,7 +171,7 @@ def pull(task: Any) -> Extract:
         "outlet asset events carry the same summary in `extra`; OpenLineage: input = the "
         "endpoint, outputs = the part files",
     )
-    repeats = "`primary_key` drops repeats" if primary_key else "set `primary_key` to drop repeats"
+    repeats = "`record_key` drops repeats" if record_key else "set `record_key` to drop repeats"
     found.limits.extend(
         paging_limits(
             paginator,
@@ -185,7 +184,7 @@ def pull(task: Any) -> Extract:
             "The high-water mark is global to the task: a backfill of an old interval pulls "
             "since the mark, not that interval."
         )
-    if primary_key:
+    if record_key:
         found.limits.append("De-duplication holds one key per record in memory.")
     if not output:
         found.limits.append(
@@ -272,20 +271,20 @@ def bulk(task: Any) -> Extract:
     """``ApiBulkJobOperator``: create -> (upload -> complete) -> poll -> results."""
     found = Extract("bulk", conn_id=getattr(task, "apisync_conn_id", None))
     create = getattr(task, "create_endpoint", None)
-    upload = getattr(task, "upload_endpoint", None)
-    complete = getattr(task, "complete_endpoint", None)
+    up = getattr(task, "upload", None)  # BulkUpload; BulkResults below
+    res = getattr(task, "results", None)
     status = getattr(task, "status_endpoint", None)
-    results = getattr(task, "results_endpoint", None)
-    urls_path = getattr(task, "result_urls_path", None)
+    results = getattr(res, "endpoint", None)
+    urls_path = getattr(res, "urls_path", None)
     if create:
         found.calls.append(Call("POST", str(create), "create the job"))
-    if upload and getattr(task, "upload", None):
-        method = str(getattr(task, "upload_method", "PUT"))
-        fmt = getattr(task, "upload_format", "csv")
-        found.calls.append(Call(method, str(upload), f"upload data in {fmt} chunks"))
-        if complete:
-            method = str(getattr(task, "complete_method", "PATCH"))
-            found.calls.append(Call(method, str(complete), "mark the upload complete"))
+    if up is not None:
+        fmt = getattr(up, "format", "csv")
+        found.calls.append(Call(up.method, str(up.endpoint), f"upload data in {fmt} chunks"))
+        if up.complete_endpoint:
+            found.calls.append(
+                Call(up.complete_method, str(up.complete_endpoint), "mark the upload complete")
+            )
     if status:
         found.calls.append(Call("GET", str(status), "poll the job state"))
     if results:
@@ -298,7 +297,7 @@ def bulk(task: Any) -> Extract:
         f"create body: {code(plain(getattr(task, 'create_body', None)))}"
         if getattr(task, "create_body", None) is not None
         else None,
-        f"upload source: {code(plain(task.upload))}" if getattr(task, "upload", None) else None,
+        f"upload source: {code(plain(up.records))}" if up is not None else None,
         f"headers: {', '.join(safe_headers(headers))}" if headers else None,
     )
     found.add("Waiting", *_bulk_waiting(task))
@@ -315,8 +314,8 @@ def bulk(task: Any) -> Extract:
     )
     found.add(
         "Pagination",
-        f"results by `{getattr(task, 'locator_param', 'locator')}` from the "
-        f"`{getattr(task, 'locator_header', 'Sforce-Locator')}` header until it is missing"
+        f"results by `{getattr(res, 'locator_param', 'locator')}` from the "
+        f"`{getattr(res, 'locator_header', 'Sforce-Locator')}` header until it is missing"
         if results
         else None,
         f"result file URLs at {code(urls_path)} of the final status; other hosts must be in "
@@ -338,17 +337,17 @@ def bulk(task: Any) -> Extract:
         "duration_s); outlet asset events carry it in `extra`",
     )
     found.limits.append(
-        "A job still running at `timeout` fails the try (`BulkJobTimeout`); the task retry "
+        "A job still running at `polling.timeout` fails the try (`BulkJobTimeout`); the task retry "
         "keeps waiting for the same job."
     )
-    if getattr(task, "result_format", "auto") in ("csv", "auto"):
+    if getattr(res, "format", "auto") in ("csv", "auto"):
         found.limits.append("CSV results keep every value as a string.")
     if urls_path and not results:
         found.limits.append(
             "Result URLs get the connection's credentials (after the host guard): pre-signed "
             "URLs that refuse an `Authorization` header fail; ZIP results are not unpacked."
         )
-    if upload and getattr(task, "upload", None):
+    if up is not None:
         found.limits.append(
             "A chunk whose acknowledgement was lost may be sent again by the client's retry: "
             "an API that appends uploads would hold it twice."
@@ -362,18 +361,19 @@ def bulk(task: Any) -> Extract:
 
 
 def _bulk_waiting(task: Any) -> list[str]:
-    timeout = getattr(task, "timeout_s", None) or getattr(task, "timeout", None)
+    poll, states = getattr(task, "polling", None), getattr(task, "states", None)
+    timeout = getattr(poll, "timeout", None)
     deferrable = getattr(task, "deferrable", False)
-    success = getattr(task, "success_states", ()) or ()
-    failure = getattr(task, "failure_states", ()) or ()
-    running = getattr(task, "running_states", None)
+    success = getattr(states, "success", ()) or ()
+    failure = getattr(states, "failure", ()) or ()
+    running = getattr(states, "running", None)
     lines = [
         f"job state at {code(getattr(task, 'status_path', 'state'))}: done on "
         f"{codes(success)}; fails on {codes(failure)}"
         + (f"; running while {codes(running)}, anything else fails fast" if running else ""),
-        f"polls every {duration(getattr(task, 'poll_interval', None))}, growing "
-        f"x{plain(getattr(task, 'poll_backoff', None))} per poll up to "
-        f"{duration(getattr(task, 'max_poll_interval', None))}, "
+        f"polls every {duration(getattr(poll, 'interval', None))}, growing "
+        f"x{plain(getattr(poll, 'backoff', None))} per poll up to "
+        f"{duration(getattr(poll, 'max_interval', None))}, "
         + (
             "deferred between polls (no worker slot held)"
             if deferrable

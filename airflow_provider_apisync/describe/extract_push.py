@@ -117,7 +117,7 @@ def push(task: Any) -> Extract:
         else "no idempotency key (`idempotency_header=None`)",
         guarantee(method, bool(header)),
         "ledger of settled writes: "
-        + scoped(getattr(task, "ledger_uri", None), "ledger")
+        + scoped(getattr(task, "output_uri", None), "ledger")
         + " (scoped to the DAG run: another run starts fresh)",
     )
     on_error = getattr(task, "on_error", "dead_letter")
@@ -128,7 +128,7 @@ def push(task: Any) -> Extract:
         "to dead-letter JSONL with status and error body"
         + (", then the task fails" if on_error == "fail" else ""),
         f"the task fails when the rejected share exceeds `max_error_ratio` = {ratio:g}",
-        "dead letters: " + scoped(getattr(task, "dead_letter_uri", None), "dead_letter"),
+        "dead letters: " + scoped(getattr(task, "output_uri", None), "dead_letter"),
     )
     found.add("Retries", client_retries(method, bool(header), "writes"))
     found.add("Outputs", f"XCom summary: {codes(SUMMARY_KEYS)}, duration_s")
@@ -148,7 +148,7 @@ def push(task: Any) -> Extract:
             "Failed items inside a 2xx batch answer are dead-lettered even when retryable; "
             "changing `batch_size` or the input between tries changes batch keys."
         )
-    if not getattr(task, "ledger_uri", None):
+    if not getattr(task, "output_uri", None):
         found.limits.append(
             "The ledger is under `[apisync] output_base`, the worker's local disk unless set: "
             "multi-worker deployments set it to shared storage, or a retry on another worker "
@@ -168,9 +168,7 @@ def reconcile(task: Any) -> Extract:
     if on_drift == "repush" and repush.get("endpoint"):
         method = str(repush.get("method", "POST")).upper()
         found.calls.append(Call(method, str(repush["endpoint"]), "repair missing/different"))
-    params = getattr(task, "params", None) or {}
-    if hasattr(params, "dump"):
-        params = params.dump()
+    params = getattr(task, "query", None) or {}
     key = _keys(getattr(task, "key_fields", None) or getattr(task, "record_key", None))
     target_key = _keys(getattr(task, "target_key_fields", None)) or key
     compare = getattr(task, "compare_fields", None)
@@ -219,7 +217,7 @@ def reconcile(task: Any) -> Extract:
     found.add(
         "Outputs",
         "`report.jsonl` (one line per missing / different / extra / duplicate record) and "
-        "`counts.json` under " + scoped(getattr(task, "report_uri", None), "reconcile"),
+        "`counts.json` under " + scoped(getattr(task, "output_uri", None), "reconcile"),
         "XCom: the counts, request counters, `repush` summary and duration_s",
     )
     found.limits.extend(

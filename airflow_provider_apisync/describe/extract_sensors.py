@@ -90,7 +90,7 @@ def data_freshness(task: Any) -> Extract:
     found = Extract("sensor", conn_id=getattr(task, "apisync_conn_id", None))
     endpoint = str(getattr(task, "endpoint", ""))
     found.calls.append(Call("GET", endpoint, "read the newest timestamp"))
-    params = getattr(task, "request_params", None) or {}
+    params = getattr(task, "query", None) or {}
     headers = getattr(task, "headers", None) or {}
     ts_path = getattr(task, "timestamp_path", None)
     where = (

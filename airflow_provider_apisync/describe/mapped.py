@@ -14,7 +14,7 @@ from typing import Any
 from airflow_provider_apisync.describe.values import plain
 
 # Operator attribute -> constructor argument, where the operator renames it.
-ALIASES = {"query_params": "params", "output_uri": "output", "key_fields": "record_key"}
+ALIASES = {"output_uri": "output", "key_fields": "record_key"}
 
 
 def is_mapped(task: Any) -> bool:
@@ -45,15 +45,11 @@ class MappedView:
             return f"(mapped: {plain(self._expanded[key])})"
         if key in self._partial:
             return self._partial[key]
-        if key == "params":
-            params: Any = getattr(self._task, "params", None)
-            dump = getattr(params, "dump", None)
-            return dump() if callable(dump) else params
         raise AttributeError(name)
 
 
 def mapped_note(task: Any) -> str:
-    """``mapped over endpoint, params`` / ``mapped with expand_kwargs``."""
+    """``mapped over endpoint, query`` / ``mapped with expand_kwargs``."""
     names = sorted(expanded(task))
     if names:
         return "Dynamically mapped over " + ", ".join(f"`{n}`" for n in names) + "."

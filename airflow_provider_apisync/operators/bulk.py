@@ -18,8 +18,6 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
@@ -29,15 +27,16 @@ from airflow_provider_apisync.operators import bulk_formats as fmt
 from airflow_provider_apisync.operators import bulk_state as st
 from airflow_provider_apisync.operators.bulk_job import BulkJobRun
 from airflow_provider_apisync.operators.bulk_spec import (
-    FAILURE_STATES,
-    SUCCESS_STATES,
+    BULK_RENAMED,
     BulkJobTimeout,
+    BulkPolling,
+    BulkResults,
     BulkSpec,
-    infer_result_mode,
+    BulkStates,
+    BulkUpload,
     needs_job_id,
     number,
     seconds,
-    states,
 )
 from airflow_provider_apisync.operators.lineage import (
     Dataset,
@@ -51,6 +50,7 @@ from airflow_provider_apisync.runtime.folders import run_folder, storage_path
 from airflow_provider_apisync.runtime.state import fingerprint as fingerprint_of
 from airflow_provider_apisync.runtime.state import try_number
 from airflow_provider_apisync.runtime.summary import log_summary
+from airflow_provider_apisync.vocabulary import RENAMED, Vocabulary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -58,43 +58,27 @@ if TYPE_CHECKING:
 EVENT_KEYS = ("uri", "records", "pages", "requests", "job_id", "job_state", "duration_s", "files")
 
 
-class ApiBulkJobOperator(BaseOperator):
+class ApiBulkJobOperator(Vocabulary, BaseOperator):
     """Create a bulk job, upload data, wait for it, write its results; return a manifest.
 
     :param create_endpoint: POST here (JSON ``create_body``) to create the job (templated).
     :param status_endpoint: GET the job's status, with ``{job_id}`` (templated).
     :param job_id_path: dotted path of the job id in the create response.
     :param status_path: dotted path of the state in status responses.
-    :param success_states / failure_states: terminal states (case-insensitive); anything
-        else means "still running", unless ``running_states`` lists the running ones, in
-        which case an unlisted state fails fast instead of being polled until ``timeout``.
-    :param error_path: where a failed job's reason is (default: ``errorMessage``,
-        ``errors.0.message``, ``error.message``, ``error``).
-    :param upload: what to upload (templated): a JSONL file URI, a pull's output folder or
-        manifest (its XCom), or a list of dicts -- read by the push's ``records_source``.
-    :param upload_endpoint: where chunks go (``upload_method``, default PUT), with ``{job_id}``.
-    :param upload_format: ``csv`` (header row per chunk; Salesforce) or ``jsonl``.
-    :param upload_columns: CSV columns; default: the first record's keys.
-    :param upload_chunk_records / upload_chunk_bytes: chunk bounds (None: unbounded);
-        memory holds one chunk.
-    :param complete_endpoint: called with ``complete_method``/``complete_body`` after the
-        upload (Salesforce: PATCH ``{"state": "UploadComplete"}``); None to skip.
-    :param result_mode: ``locator`` (GET ``results_endpoint`` + ``results_params``, then
-        again with ``locator_param`` = the ``locator_header`` value until it is missing or
-        ``null``), ``urls`` (download every URL at ``result_urls_path`` of the final status;
-        other hosts must be in the connection's ``allowed_hosts``) or ``none``. Default:
-        inferred from which of ``results_endpoint``/``result_urls_path`` is set.
-    :param result_format: ``auto`` (by Content-Type or file extension), ``csv``, ``jsonl``
-        or ``json`` (``records_path`` selects the list). CSV values stay strings.
+    :param states: :class:`BulkStates` -- which states are success, failure, running.
+    :param upload: :class:`BulkUpload` -- records to upload in chunks, and closing the
+        upload; None for jobs without an upload (queries, exports).
+    :param results: :class:`BulkResults` -- where the results are and their format; None:
+        the job has no results to download.
+    :param polling: :class:`BulkPolling` -- poll interval, backoff, cap and timeout.
+    :param csv_delimiter: the delimiter of CSV uploads and CSV results.
     :param output: folder URI for the JSONL parts (templated); default under the Airflow home.
-    :param deferrable: wait in the triggerer between polls (default: Airflow's
-        ``[operators] default_deferrable``); otherwise sleep in the worker.
-    :param poll_interval / poll_backoff / max_poll_interval: first wait (s), growth factor
-        per poll, cap.
-    :param timeout: longest wait per try (seconds or timedelta) before
-        :class:`BulkJobTimeout`; a retry keeps waiting for the same job.
+    :param part_size: bytes per part file before a new one starts.
+    :param headers: extra headers on every request of the job (templated).
     :param idempotency_header: send a per-try key with the create request (lets the client
         retry it safely on APIs that honour such a header).
+    :param deferrable: wait in the triggerer between polls (default: Airflow's
+        ``[operators] default_deferrable``); otherwise sleep in the worker.
     """
 
     template_fields: Sequence[str] = (
@@ -102,22 +86,14 @@ class ApiBulkJobOperator(BaseOperator):
         "create_body",
         "status_endpoint",
         "upload",
-        "upload_endpoint",
-        "complete_endpoint",
-        "complete_body",
-        "results_endpoint",
-        "results_params",
-        "result_urls_path",
+        "results",
         "headers",
         "output_uri",
     )
-    template_fields_renderers = {
-        "create_body": "json",
-        "complete_body": "json",
-        "results_params": "json",
-        "headers": "json",
-    }
+    template_fields_renderers = {"create_body": "json", "headers": "json"}
     ui_color = "#e4f1dc"
+    renamed = {**RENAMED, **BULK_RENAMED}
+    query_argument = "results=BulkResults(query=...)"
 
     def __init__(
         self,
@@ -128,102 +104,32 @@ class ApiBulkJobOperator(BaseOperator):
         create_body: Any = None,
         job_id_path: str = "id",
         status_path: str = "state",
-        success_states: Sequence[str] = SUCCESS_STATES,
-        failure_states: Sequence[str] = FAILURE_STATES,
-        running_states: Sequence[str] | None = None,
-        error_path: str | None = None,
-        upload: Any = None,
-        upload_endpoint: str | None = None,
-        upload_method: str = "PUT",
-        upload_format: str = "csv",
-        upload_columns: Sequence[str] | None = None,
-        upload_chunk_records: int | None = 10_000,
-        upload_chunk_bytes: int | None = 50 * 1024 * 1024,
-        complete_endpoint: str | None = None,
-        complete_method: str = "PATCH",
-        complete_body: Any = None,
-        result_mode: str | None = None,
-        results_endpoint: str | None = None,
-        results_params: Mapping[str, Any] | None = None,
-        locator_param: str = "locator",
-        locator_header: str = "Sforce-Locator",
-        result_urls_path: str | None = None,
-        result_format: str = "auto",
-        records_path: str | None = None,
+        states: BulkStates | None = None,
+        upload: BulkUpload | None = None,
+        results: BulkResults | None = None,
+        polling: BulkPolling | None = None,
         csv_delimiter: str = ",",
         output: str | None = None,
         part_size: int = 64 * 1024 * 1024,
         headers: Mapping[str, str] | None = None,
         idempotency_header: str | None = None,
         deferrable: bool | None = None,
-        poll_interval: float = 5.0,
-        poll_backoff: float = 1.5,
-        max_poll_interval: float = 60.0,
-        timeout: float | timedelta = timedelta(hours=24),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(create_endpoint, str) or not create_endpoint:
             raise ApiConfigError("create_endpoint", "is empty.", "give e.g. '/jobs/ingest'.")
         needs_job_id("status_endpoint", status_endpoint)
-        needs_job_id("upload_endpoint", upload_endpoint)
-        needs_job_id("complete_endpoint", complete_endpoint)
-        needs_job_id("results_endpoint", results_endpoint)
         self.create_endpoint = create_endpoint
         self.create_body = create_body
         self.status_endpoint = status_endpoint
         self.apisync_conn_id = apisync_conn_id
         self.job_id_path = job_id_path
         self.status_path = status_path
-        self.success_states = states("success_states", success_states)
-        self.failure_states = states("failure_states", failure_states)
-        overlap = {s.casefold() for s in self.success_states} & {
-            s.casefold() for s in self.failure_states
-        }
-        if overlap:
-            raise ApiConfigError(
-                "failure_states", f"shares {sorted(overlap)} with success_states.", ""
-            )
-        self.running_states = (
-            None if running_states is None else states("running_states", running_states)
-        )
-        self.error_path = error_path
-        if upload is not None and upload_endpoint is None:
-            raise ApiConfigError(
-                "upload_endpoint",
-                "is required when upload is set.",
-                "e.g. '/jobs/ingest/{job_id}/batches'.",
-            )
-        self.upload = upload
-        self.upload_endpoint = upload_endpoint
-        if upload_method.upper() not in ("PUT", "POST", "PATCH"):
-            raise ApiConfigError("upload_method", f"'{upload_method}' is not PUT, POST or PATCH.")
-        self.upload_method = upload_method.upper()
-        if upload_format not in fmt.UPLOAD_FORMATS:
-            raise ApiConfigError("upload_format", f"'{upload_format}' is not 'csv' or 'jsonl'.")
-        self.upload_format = upload_format
-        self.upload_columns = list(upload_columns) if upload_columns else None
-        self.upload_chunk_records = number(
-            "upload_chunk_records", upload_chunk_records, minimum=1, allow_none=True
-        )
-        self.upload_chunk_bytes = number(
-            "upload_chunk_bytes", upload_chunk_bytes, minimum=1, allow_none=True
-        )
-        self.complete_endpoint = complete_endpoint
-        self.complete_method = complete_method.upper()
-        self.complete_body = (
-            complete_body if complete_body is not None else {"state": "UploadComplete"}
-        )
-        self.result_mode = infer_result_mode(result_mode, results_endpoint, result_urls_path)
-        self.results_endpoint = results_endpoint
-        self.results_params = dict(results_params) if results_params else None
-        self.locator_param = locator_param
-        self.locator_header = locator_header
-        self.result_urls_path = result_urls_path
-        if result_format not in fmt.RESULT_FORMATS:
-            raise ApiConfigError("result_format", f"'{result_format}' is not {fmt.RESULT_FORMATS}.")
-        self.result_format = result_format
-        self.records_path = records_path
+        self.states = _spec_arg("states", states, BulkStates)
+        self.upload = None if upload is None else _spec_arg("upload", upload, BulkUpload)
+        self.results = _spec_arg("results", results, BulkResults)
+        self.polling = _spec_arg("polling", polling, BulkPolling)
         if not isinstance(csv_delimiter, str) or len(csv_delimiter) != 1:
             raise ApiConfigError("csv_delimiter", f"must be one character, got {csv_delimiter!r}.")
         self.csv_delimiter = csv_delimiter
@@ -232,12 +138,6 @@ class ApiBulkJobOperator(BaseOperator):
         self.headers = dict(headers) if headers else None
         self.idempotency_header = idempotency_header
         self.deferrable = resolve_deferrable(deferrable)
-        self.poll_interval = seconds("poll_interval", poll_interval)
-        self.poll_backoff = float(number("poll_backoff", poll_backoff, minimum=1))
-        self.max_poll_interval = seconds("max_poll_interval", max_poll_interval)
-        if self.max_poll_interval < self.poll_interval:
-            raise ApiConfigError("max_poll_interval", "is shorter than poll_interval.")
-        self.timeout_s = seconds("timeout", timeout)
         self._lineage: tuple[list[Dataset], list[Dataset]] | None = None
 
     # -- entry points -----------------------------------------------------------------
@@ -254,8 +154,41 @@ class ApiBulkJobOperator(BaseOperator):
 
     # -- one execute or resume ---------------------------------------------------------
     def _spec(self) -> BulkSpec:
-        """The rendered configuration (operator attributes share the field names)."""
-        return BulkSpec(**{f.name: getattr(self, f.name) for f in fields(BulkSpec)})
+        """The rendered configuration, flat, as the job engine reads it."""
+        up, res, st_ = self.upload, self.results, self.states
+        return BulkSpec(
+            create_endpoint=self.create_endpoint,
+            create_body=self.create_body,
+            status_endpoint=self.status_endpoint,
+            job_id_path=self.job_id_path,
+            status_path=self.status_path,
+            success_states=tuple(st_.success),
+            failure_states=tuple(st_.failure),
+            running_states=None if st_.running is None else tuple(st_.running),
+            error_path=st_.error_path,
+            headers=self.headers,
+            upload=up.records if up else None,
+            upload_endpoint=up.endpoint if up else None,
+            upload_method=up.method if up else "PUT",
+            upload_format=up.format if up else "csv",
+            upload_columns=list(up.columns) if up and up.columns else None,
+            upload_chunk_records=up.chunk_records if up else None,
+            upload_chunk_bytes=up.chunk_bytes if up else None,
+            complete_endpoint=up.complete_endpoint if up else None,
+            complete_method=up.complete_method if up else "PATCH",
+            complete_body=up.complete_body if up else None,
+            result_mode=str(res.mode),
+            results_endpoint=res.endpoint,
+            results_params=dict(res.query) if res.query else None,
+            locator_param=res.locator_param,
+            locator_header=res.locator_header,
+            result_urls_path=res.urls_path,
+            result_format=res.format,
+            records_path=res.records_path,
+            csv_delimiter=self.csv_delimiter,
+            part_size=self.part_size,
+            idempotency_header=self.idempotency_header,
+        )
 
     def _run(self, context: Context, *, resumed: bool) -> Any:
         now = time.time()
@@ -347,7 +280,9 @@ class ApiBulkJobOperator(BaseOperator):
             if kind == "failure":
                 record.phase = st.FAILED
                 run.save()
-                reason = fmt.job_error(body, self.error_path) or "the API gave no error message"
+                reason = (
+                    fmt.job_error(body, self.states.error_path) or "the API gave no error message"
+                )
                 raise AirflowFailException(
                     f"bulk job {run.job_id} ended in state {state}: {reason}"
                 )
@@ -355,23 +290,24 @@ class ApiBulkJobOperator(BaseOperator):
             if kind == "unknown":
                 raise ApiContractError(
                     f"bulk job {run.job_id} is in state '{state}', which is in none of "
-                    "success_states, failure_states and running_states. Fix: add it to one."
+                    "BulkStates success, failure and running. Fix: add it to one."
                 )
             self._pause(run)
 
     def _pause(self, run: BulkJobRun) -> None:
         """Wait before the next poll: defer (no worker slot) or sleep (in the worker)."""
-        record = run.record
+        record, poll = run.record, self.polling
+        timeout_s = seconds("polling.timeout", poll.timeout)
         now = time.time()
-        remaining = self.timeout_s - (now - record.try_started)
+        remaining = timeout_s - (now - record.try_started)
         if remaining <= 0:
             raise BulkJobTimeout(
                 f"bulk job {run.job_id} is still {record.job_state} after "
                 f"{now - record.try_started:.0f}s and {record.polls} polls (timeout "
-                f"{self.timeout_s:.0f}s). A retry of this task keeps waiting for the same job."
+                f"{timeout_s:.0f}s). A retry of this task keeps waiting for the same job."
             )
-        interval = self.poll_interval * self.poll_backoff ** max(record.polls - 1, 0)
-        wait = min(interval, self.max_poll_interval, remaining)
+        first, cap = seconds("interval", poll.interval), seconds("cap", poll.max_interval)
+        wait = min(first * poll.backoff ** max(record.polls - 1, 0), cap, remaining)
         if not self.deferrable:
             self.log.info("bulk job %s: %s, next poll in %.1fs", run.job_id, record.job_state, wait)
             time.sleep(wait)
@@ -408,3 +344,14 @@ class ApiBulkJobOperator(BaseOperator):
         if self._lineage is None:
             return None
         return openlineage_facets(*self._lineage)
+
+
+def _spec_arg(name: str, value: Any, kind: type) -> Any:
+    """``value`` if it is a ``kind`` (the default ``kind()`` for None), else a clear error."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise ApiConfigError(
+            name, f"must be a {kind.__name__}(...) object, got {type(value).__name__}."
+        )
+    return value

@@ -76,7 +76,7 @@ class _CsvRows:
         if not isinstance(record, dict):
             raise ApiContractError(
                 f"upload record {number} is a {type(record).__name__}, not an object: CSV "
-                "needs one object per JSONL line. Fix: upload_format='jsonl', or fix the input."
+                "needs one object per line. Fix: BulkUpload(format='jsonl') or fix the input."
             )
         if self.columns is None:
             self.columns = list(record)
@@ -148,7 +148,7 @@ def result_format(declared: str, content_type: str | None, url: str) -> str:
         return "json"
     raise ApiContractError(
         f"cannot tell the format of the results at {urlsplit(url).path} (Content-Type "
-        f"'{content_type or ''}'). Fix: set result_format to 'csv', 'jsonl' or 'json'."
+        f"'{content_type or ''}'). Fix: set BulkResults(format=) to 'csv', 'jsonl' or 'json'."
     )
 
 
@@ -239,8 +239,8 @@ def result_urls(body: Any, path: str) -> list[str]:
             return urls
     keys = sorted(body) if isinstance(body, dict) else type(body).__name__
     raise ApiContractError(
-        f"result_urls_path '{path}' holds no URL or list of URLs in the finished job's status "
-        f"(top-level keys: {keys}). Fix: set result_urls_path to where the file URLs are."
+        f"BulkResults urls_path '{path}' holds no URL or list of URLs in the finished job's status "
+        f"(top-level keys: {keys}). Fix: set urls_path to where the file URLs are."
     )
 
 

@@ -1,19 +1,56 @@
-"""What a bulk job is: its rendered configuration, and the checks on operator arguments."""
+"""What a bulk job is: the DAG author's spec objects, the rendered configuration, checks.
+
+``ApiBulkJobOperator`` takes its settings grouped as ``Incremental`` groups a pull's:
+:class:`BulkUpload` (what to send, and closing the upload), :class:`BulkResults` (where
+the results are and how they read), :class:`BulkStates` (what the job's states mean) and
+:class:`BulkPolling` (how often and how long to wait). :class:`BulkSpec` is the flat,
+rendered configuration the job engine reads.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
 from airflow_provider_apisync.compat import AirflowException
+from airflow_provider_apisync.operators.bulk_formats import RESULT_FORMATS, UPLOAD_FORMATS
 
 #: Terminal states, compared case-insensitively (Salesforce, HubSpot and common spellings).
 SUCCESS_STATES = ("JobComplete", "COMPLETE", "completed", "succeeded", "success", "done")
 FAILURE_STATES = ("Failed", "Aborted", "CANCELED", "cancelled", "error", "expired")
 RESULT_MODES = ("locator", "urls", "none")
+
+#: ApiBulkJobOperator's flat arguments before the spec objects -> what to write now.
+BULK_RENAMED = {
+    **{
+        f"upload_{name}": f"upload=BulkUpload({name}=...)"
+        for name in ("endpoint", "method", "format", "columns", "chunk_records", "chunk_bytes")
+    },
+    **{
+        f"complete_{name}": f"upload=BulkUpload(complete_{name}=...)"
+        for name in ("endpoint", "method", "body")
+    },
+    "result_mode": "results=BulkResults(mode=...)",
+    "results_endpoint": "results=BulkResults(endpoint=...)",
+    "results_params": "results=BulkResults(query=...)",
+    "locator_param": "results=BulkResults(locator_param=...)",
+    "locator_header": "results=BulkResults(locator_header=...)",
+    "result_urls_path": "results=BulkResults(urls_path=...)",
+    "result_format": "results=BulkResults(format=...)",
+    "records_path": "results=BulkResults(records_path=...)",
+    "success_states": "states=BulkStates(success=...)",
+    "failure_states": "states=BulkStates(failure=...)",
+    "running_states": "states=BulkStates(running=...)",
+    "error_path": "states=BulkStates(error_path=...)",
+    "poll_interval": "polling=BulkPolling(interval=...)",
+    "poll_backoff": "polling=BulkPolling(backoff=...)",
+    "max_poll_interval": "polling=BulkPolling(max_interval=...)",
+    "timeout": "polling=BulkPolling(timeout=...)",
+}
 
 
 class BulkJobTimeout(AirflowException):
@@ -52,20 +89,129 @@ def needs_job_id(name: str, endpoint: Any) -> None:
 
 
 def infer_result_mode(mode: str | None, endpoint: str | None, urls_path: str | None) -> str:
-    """``result_mode`` as given, else from which of the two result settings is present."""
+    """``results.mode`` as given, else from which of the two result settings is present."""
     if mode is None:
         mode = "locator" if endpoint else "urls" if urls_path else "none"
     if mode not in RESULT_MODES:
-        raise ApiConfigError("result_mode", f"'{mode}' is not one of {RESULT_MODES}.")
+        raise ApiConfigError("results.mode", f"'{mode}' is not one of {RESULT_MODES}.")
     if mode == "locator" and not endpoint:
-        raise ApiConfigError("results_endpoint", "is required for result_mode='locator'.", "")
+        raise ApiConfigError("results.endpoint", "is required for mode='locator'.", "")
     if mode == "urls" and not urls_path:
         raise ApiConfigError(
-            "result_urls_path",
-            "is required for result_mode='urls'.",
+            "results.urls_path",
+            "is required for mode='urls'.",
             "give the dotted path of the file URL(s), e.g. 'result'.",
         )
     return mode
+
+
+@dataclass
+class BulkUpload:
+    """Upload ``records`` (a JSONL URI, a pull's folder or manifest, or a list of dicts) in
+    chunks to ``endpoint`` (with ``{job_id}``), then close the upload with
+    ``complete_method complete_endpoint`` + ``complete_body`` (Salesforce: PATCH
+    ``{"state": "UploadComplete"}``; None: no such call). Memory holds one chunk."""
+
+    template_fields: ClassVar[tuple[str, ...]] = (
+        "records",
+        "endpoint",
+        "complete_endpoint",
+        "complete_body",
+    )
+    records: Any
+    endpoint: str
+    method: str = "PUT"
+    format: str = "csv"
+    columns: Sequence[str] | None = None
+    chunk_records: int | None = 10_000
+    chunk_bytes: int | None = 50 * 1024 * 1024
+    complete_endpoint: str | None = None
+    complete_method: str = "PATCH"
+    complete_body: Any = None  # None: {"state": "UploadComplete"}
+
+    def __post_init__(self) -> None:
+        if self.complete_body is None:
+            self.complete_body = {"state": "UploadComplete"}
+        needs_job_id("upload.endpoint", self.endpoint)
+        needs_job_id("upload.complete_endpoint", self.complete_endpoint)
+        self.method = self.method.upper()
+        if self.method not in ("PUT", "POST", "PATCH"):
+            raise ApiConfigError("upload.method", f"'{self.method}' is not PUT, POST or PATCH.")
+        self.complete_method = self.complete_method.upper()
+        if self.format not in UPLOAD_FORMATS:
+            raise ApiConfigError("upload.format", f"'{self.format}' is not 'csv' or 'jsonl'.")
+        self.columns = list(self.columns) if self.columns else None
+        for name in ("chunk_records", "chunk_bytes"):
+            number(f"upload.{name}", getattr(self, name), minimum=1, allow_none=True)
+
+
+@dataclass
+class BulkResults:
+    """Where the results are. ``mode``: ``locator`` (GET ``endpoint`` + ``query``, then again
+    with ``locator_param`` = the ``locator_header`` value until it is missing or ``null``),
+    ``urls`` (download every URL at ``urls_path`` of the final status; other hosts must be
+    in the connection's ``allowed_hosts``) or ``none``; default: inferred from which of
+    ``endpoint``/``urls_path`` is set. ``format``: ``auto`` (by Content-Type or extension),
+    ``csv``, ``jsonl`` or ``json`` (``records_path`` selects the list)."""
+
+    template_fields: ClassVar[tuple[str, ...]] = ("endpoint", "query", "urls_path")
+    mode: str | None = None
+    endpoint: str | None = None
+    query: Mapping[str, Any] | None = None
+    locator_param: str = "locator"
+    locator_header: str = "Sforce-Locator"
+    urls_path: str | None = None
+    format: str = "auto"
+    records_path: str | None = None
+
+    def __post_init__(self) -> None:
+        needs_job_id("results.endpoint", self.endpoint)
+        self.mode = infer_result_mode(self.mode, self.endpoint, self.urls_path)
+        self.query = dict(self.query) if self.query else None
+        if self.format not in RESULT_FORMATS:
+            raise ApiConfigError("results.format", f"'{self.format}' is not {RESULT_FORMATS}.")
+
+
+@dataclass
+class BulkStates:
+    """Terminal states (case-insensitive). Anything else means "still running", unless
+    ``running`` lists the running ones: then an unlisted state fails fast instead of being
+    polled until the timeout. ``error_path``: where a failed job's reason is (default:
+    ``errorMessage``, ``errors.0.message``, ``error.message``, ``error``)."""
+
+    success: Sequence[str] = SUCCESS_STATES
+    failure: Sequence[str] = FAILURE_STATES
+    running: Sequence[str] | None = None
+    error_path: str | None = None
+
+    def __post_init__(self) -> None:
+        self.success = states("states.success", self.success)
+        self.failure = states("states.failure", self.failure)
+        overlap = {s.casefold() for s in self.success} & {s.casefold() for s in self.failure}
+        if overlap:
+            raise ApiConfigError("states.failure", f"shares {sorted(overlap)} with success.")
+        if self.running is not None:
+            self.running = states("states.running", self.running)
+
+
+@dataclass
+class BulkPolling:
+    """Wait ``interval`` seconds before the second poll, growing x``backoff`` per poll up
+    to ``max_interval``; give up after ``timeout`` (seconds or timedelta) per try with
+    :class:`BulkJobTimeout` -- a retry keeps waiting for the same job."""
+
+    interval: float | timedelta = 5.0
+    backoff: float = 1.5
+    max_interval: float | timedelta = 60.0
+    timeout: float | timedelta = timedelta(hours=24)
+
+    def __post_init__(self) -> None:
+        self.interval = seconds("polling.interval", self.interval)
+        self.backoff = float(number("polling.backoff", self.backoff, minimum=1))
+        self.max_interval = seconds("polling.max_interval", self.max_interval)
+        if self.max_interval < self.interval:
+            raise ApiConfigError("polling.max_interval", "is shorter than interval.")
+        self.timeout = seconds("polling.timeout", self.timeout)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from airflow_provider_apisync.runtime import state
 from airflow_provider_apisync.runtime.errors import failing_fast
 from airflow_provider_apisync.runtime.folders import run_folder, storage_path
 from airflow_provider_apisync.runtime.summary import log_summary
+from airflow_provider_apisync.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -46,34 +47,35 @@ def _positive(name: str, value: Any, *, allow_none: bool = True) -> Any:
     return value
 
 
-def _key_fields(primary_key: str | Sequence[str] | None) -> tuple[str, ...]:
-    if primary_key is None or primary_key == "":
+def _key_fields(record_key: str | Sequence[str] | None) -> tuple[str, ...]:
+    if record_key is None or record_key == "":
         return ()
-    if isinstance(primary_key, str):
-        return (primary_key,)
-    fields = tuple(primary_key)
+    if isinstance(record_key, str):
+        return (record_key,)
+    fields = tuple(record_key)
     if not fields or not all(isinstance(f, str) and f for f in fields):
         raise ApiConfigError(
-            "primary_key", f"must be a field path or a list of them, got {primary_key!r}."
+            "record_key", f"must be a field path or a list of them, got {record_key!r}."
         )
     return fields
 
 
-class ApiPullOperator(BaseOperator):
+class ApiPullOperator(Vocabulary, BaseOperator):
     """Pull every page of ``endpoint`` into JSONL part files; return a small manifest.
 
     :param endpoint: path below the connection's base URL (templated).
     :param apisync_conn_id: the ``apisync`` connection.
-    :param params: HTTP query parameters of the first request (templated). Data-interval
+    :param query: HTTP query parameters of the first request (templated). Data-interval
         windows -- ``{"updated_since": "{{ data_interval_start | ts }}"}`` -- are the
-        stateless, backfill-safe way to pull incrementally.
+        stateless, backfill-safe way to pull incrementally. ``params=`` is refused: that
+        is Airflow's DAG Params (docs/operators.md "One vocabulary").
     :param headers: extra request headers (templated).
     :param paginator: ``"auto"`` (default), a kind name, or a paginator object.
     :param records_path: dotted path of the records list; detected when None (templated).
     :param output: folder URI for the files (templated); default
         ``<[apisync] output_base>/<dag_id>/<task_id>/<run_id>/``.
     :param incremental: :class:`Incremental` high-water-mark settings.
-    :param primary_key: field path(s) identifying a record; duplicates within the run are
+    :param record_key: field path(s) identifying a record; duplicates within the run are
         dropped (first one wins) and a missing key is a contract violation.
     :param schema: JSON Schema every record must satisfy.
     :param on_contract_violation: ``"fail"`` or ``"quarantine"``.
@@ -93,7 +95,6 @@ class ApiPullOperator(BaseOperator):
     :param response_actions: per-status/per-body rules, e.g. ``{404: "skip"}`` or
         ``[{"status": 200, "body_contains": "RATE_LIMIT", "action": "retry"}]``; actions
         ``skip``/``dead_letter`` apply to one parent of a dependent pull.
-    :param checkpoint_every: pages between checkpoints (1: resume loses nothing).
     :param transform: a callable or an importable dotted path (``"pkg.mod.func"``) applied
         to each record while streaming, after the contract check, de-duplication and the
         high-water mark saw the API's record: return the record to write, or ``None`` to
@@ -102,35 +103,28 @@ class ApiPullOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "endpoint",
-        "query_params",
+        "query",
         "headers",
         "output_uri",
         "records_path",
         "incremental",
         "parents",
     )
-    template_fields_renderers = {"query_params": "json", "headers": "json"}
+    template_fields_renderers = {"query": "json", "headers": "json"}
     ui_color = "#dff0f7"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> ApiPullOperator:
-        # BaseOperator's metaclass merges ``params`` with the DAG's Airflow params before
-        # __init__ runs; keep the caller's own value as the HTTP query parameters.
-        obj = super().__new__(cls)
-        object.__setattr__(obj, "_query_params_arg", kwargs.get("params"))
-        return obj
 
     def __init__(
         self,
         *,
         endpoint: str,
         apisync_conn_id: str = ApiSyncHook.default_conn_name,
-        params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         paginator: PaginatorArg = "auto",
         records_path: str | None = None,
         output: str | None = None,
         incremental: Incremental | None = None,
-        primary_key: str | Sequence[str] | None = None,
+        record_key: str | Sequence[str] | None = None,
         schema: Mapping[str, Any] | None = None,
         on_contract_violation: str = "fail",
         concurrency: int = 1,
@@ -144,9 +138,8 @@ class ApiPullOperator(BaseOperator):
         transform: Callable[[Any], Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(params=params, **kwargs)  # type: ignore[arg-type]
-        raw = getattr(self, "_query_params_arg", None)
-        self.query_params: dict[str, Any] = dict(raw if raw is not None else {})
+        super().__init__(**kwargs)
+        self.query: dict[str, Any] = dict(query or {})
         self.endpoint = endpoint
         self.apisync_conn_id = apisync_conn_id
         self.headers = dict(headers) if headers else None
@@ -157,12 +150,10 @@ class ApiPullOperator(BaseOperator):
         if incremental is not None and not isinstance(incremental, Incremental):
             raise ApiConfigError("incremental", "must be an Incremental(...) object.")
         self.incremental = incremental
-        self.primary_key = _key_fields(primary_key)
+        self.record_key = _key_fields(record_key)
         self.schema = dict(schema) if schema else None
         self.on_contract_violation = on_contract_violation
-        RecordContract(
-            self.schema, primary_key=self.primary_key, on_violation=on_contract_violation
-        )
+        RecordContract(self.schema, primary_key=self.record_key, on_violation=on_contract_violation)
         self.concurrency = _positive("concurrency", concurrency, allow_none=False)
         self.max_pages = _positive("max_pages", max_pages)
         self.max_records = _positive("max_records", max_records)
@@ -188,15 +179,15 @@ class ApiPullOperator(BaseOperator):
         hook = ApiSyncHook(self.apisync_conn_id)
         client = hook.client
         ti = context["ti"]
-        params = dict(self.query_params or {})
+        params = dict(self.query or {})
         hw_store, mark = None, None
         if self.incremental is not None:
             inc = self.incremental
             if inc.param in params:
                 raise ApiConfigError(
-                    "params",
+                    "query",
                     f"sets '{inc.param}', which incremental controls.",
-                    f"remove '{inc.param}' from params.",
+                    f"remove '{inc.param}' from query.",
                 )
             key = f"apisync.hwm.{ti.dag_id}.{ti.task_id}"
             hw_store = state.high_water_store(context, outlets=list(self.outlets), key=key)
@@ -217,7 +208,7 @@ class ApiPullOperator(BaseOperator):
             headers=self.headers,
             paginator=resolve_paginator(self.paginator),
             records_path=self.records_path or None,
-            primary_key=self.primary_key,
+            primary_key=self.record_key,
             concurrency=self.concurrency,
             max_pages=self.max_pages,
             max_records=self.max_records,
@@ -230,7 +221,7 @@ class ApiPullOperator(BaseOperator):
         fingerprint = state.fingerprint(*spec.identity(), str(folder), run_id, map_index)
         checkpoints = state.checkpoint_store(context, folder)
         contract = RecordContract(
-            self.schema, primary_key=self.primary_key, on_violation=self.on_contract_violation
+            self.schema, primary_key=self.record_key, on_violation=self.on_contract_violation
         )
         tracker = self.incremental.tracker(mark) if self.incremental is not None else None
         actions = self.response_actions.fresh()

@@ -20,12 +20,13 @@ from airflow_provider_apisync.operators.records_source import records_source
 from airflow_provider_apisync.runtime.errors import fail_fast
 from airflow_provider_apisync.runtime.folders import run_folder
 from airflow_provider_apisync.runtime.summary import log_summary
+from airflow_provider_apisync.vocabulary import Vocabulary
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 ON_ERROR = ("dead_letter", "fail")
 
 
-class ApiPushOperator(BaseOperator):
+class ApiPushOperator(Vocabulary, BaseOperator):
     """Write records to an API exactly once per (target, key, payload), resumably.
 
     Records come from a JSONL file, a pull's output folder or manifest, or a list. Each
@@ -33,7 +34,9 @@ class ApiPushOperator(BaseOperator):
     ledger scoped to the task run so a retried task sends only what was not settled.
     Rejected records go to dead-letter files; the task fails when their share exceeds
     ``max_error_ratio``. Returns a summary (XCom): pushed, skipped, failed, dead_letter,
-    retries, throttled, duration_s. See ``docs/push.md``.
+    retries, throttled, duration_s. ``output``: base folder of the ledger and the dead
+    letters (``<output>/<dag_id>/<task_id>/<run_id>/ledger`` and ``.../dead_letter``;
+    default ``[apisync] output_base``). See ``docs/push.md``.
     """
 
     template_fields: Sequence[str] = (
@@ -41,11 +44,11 @@ class ApiPushOperator(BaseOperator):
         "records",
         "headers",
         "idempotency_scope",
-        "ledger_uri",
-        "dead_letter_uri",
+        "output_uri",
     )
     template_fields_renderers = {"headers": "json"}
     ui_color = "#d7ecf7"
+    query_argument = None  # writes send no query parameters
 
     def __init__(
         self,
@@ -66,8 +69,7 @@ class ApiPushOperator(BaseOperator):
         on_error: str = "dead_letter",
         max_error_ratio: float = 0.0,
         records_field: str | None = None,
-        ledger_uri: str | None = None,
-        dead_letter_uri: str | None = None,
+        output: str | None = None,
         ledger_flush_every: int = 500,
         response_actions: RuleInput = None,
         **kwargs: Any,
@@ -103,8 +105,7 @@ class ApiPushOperator(BaseOperator):
             )
         self.max_error_ratio = float(max_error_ratio)
         self.records_field = records_field
-        self.ledger_uri = ledger_uri
-        self.dead_letter_uri = dead_letter_uri
+        self.output_uri = output  # BaseOperator.output is the XComArg of the result
         self.ledger_flush_every = positive_int("ledger_flush_every", ledger_flush_every)
         if self.batch_size > 1 and placeholders(endpoint):
             raise ApiConfigError(
@@ -129,8 +130,7 @@ class ApiPushOperator(BaseOperator):
             spec,
             source,
             description=source.describe(),
-            ledger_uri=self.ledger_uri,
-            dead_letter_uri=self.dead_letter_uri,
+            output=self.output_uri,
             ledger_flush_every=self.ledger_flush_every,
             max_error_ratio=self.max_error_ratio,
             actions=self.response_actions.fresh(),
@@ -164,8 +164,7 @@ def run_push(
     records: Iterable[Any],
     *,
     description: str,
-    ledger_uri: str | None = None,
-    dead_letter_uri: str | None = None,
+    output: str | None = None,
     ledger_flush_every: int = 500,
     max_error_ratio: float = 0.0,
     prefix: str = "",
@@ -181,11 +180,11 @@ def run_push(
     try:
         try_number = int(getattr(context["ti"], "try_number", 1) or 1)
         dead = DeadLetters(
-            run_folder(context, f"{prefix}dead_letter", dead_letter_uri, field="dead_letter_uri"),
+            run_folder(context, f"{prefix}dead_letter", output, field="output"),
             try_number,
         )
         ledger = Ledger(
-            run_folder(context, f"{prefix}ledger", ledger_uri, field="ledger_uri"),
+            run_folder(context, f"{prefix}ledger", output, field="output"),
             try_number,
             flush_every=ledger_flush_every,
             before_flush=dead.flush,

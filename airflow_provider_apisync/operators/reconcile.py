@@ -28,6 +28,7 @@ from airflow_provider_apisync.operators.records_source import RecordsSource, rec
 from airflow_provider_apisync.runtime.errors import fail_fast
 from airflow_provider_apisync.runtime.folders import run_folder
 from airflow_provider_apisync.runtime.summary import log_summary
+from airflow_provider_apisync.vocabulary import Vocabulary
 
 ON_DRIFT = ("warn", "fail", "repush")
 REPUSH_OPTIONS = {
@@ -42,12 +43,10 @@ REPUSH_OPTIONS = {
     "concurrency",
     "on_error",
     "max_error_ratio",
-    "ledger_uri",
-    "dead_letter_uri",
 }
 
 
-class ApiReconcileOperator(BaseOperator):
+class ApiReconcileOperator(Vocabulary, BaseOperator):
     """Compare a source JSONL with the target collection by key and content hash.
 
     Reads the source (same inputs as ``ApiPushOperator``), pages through ``endpoint``
@@ -56,23 +55,20 @@ class ApiReconcileOperator(BaseOperator):
     ``"fail"`` fails the task, ``"repush"`` sends the missing and different source
     records through the push path (``repush`` = push options; idempotency keys scoped
     to this run so a repair is a new write, ledger and dead letters as for a push).
-    Extra target records are reported, never deleted. See ``docs/push.md``.
+    Extra target records are reported, never deleted. ``query``: HTTP query parameters
+    of the target read; ``concurrency``: target pages read at once (the repair's write
+    concurrency is ``repush["concurrency"]``); ``output``: base folder of the report (and
+    of the repair's ledger and dead letters), scoped by task run. See ``docs/push.md``.
     """
 
     template_fields: Sequence[str] = (
         "records",
         "endpoint",
-        "query_params",
-        "report_uri",
+        "query",
+        "output_uri",
         "repush",
     )
     ui_color = "#e8f4d9"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> ApiReconcileOperator:
-        # Keep the caller's own ``params`` (as ApiPullOperator does): see __init__.
-        obj = super().__new__(cls)
-        object.__setattr__(obj, "_query_params_arg", kwargs.get("params"))
-        return obj
 
     def __init__(
         self,
@@ -88,14 +84,14 @@ class ApiReconcileOperator(BaseOperator):
         records_field: str | None = None,
         paginator: Any = "auto",
         records_path: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        read_concurrency: int = 1,
+        query: Mapping[str, Any] | None = None,
+        concurrency: int = 1,
         on_drift: str = "warn",
         repush: Mapping[str, Any] | None = None,
-        report_uri: str | None = None,
+        output: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(params=params, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.records = records
         self.endpoint = endpoint
         self.key_fields = key_fields(record_key)
@@ -117,15 +113,11 @@ class ApiReconcileOperator(BaseOperator):
         self.records_field = records_field
         self.paginator = paginator
         self.records_path = records_path
-        # ``params`` are HTTP query parameters. BaseOperator's own ``params`` (Airflow
-        # Params) cannot be a template field -- serialization refuses it -- and its
-        # metaclass replaces the argument with the DAG's Params before __init__ runs.
-        raw = getattr(self, "_query_params_arg", None)
-        self.query_params: dict[str, Any] = dict(raw if raw is not None else {})
-        self.read_concurrency = positive_int("read_concurrency", read_concurrency)
+        self.query: dict[str, Any] = dict(query or {})
+        self.concurrency = positive_int("concurrency", concurrency)
         self.on_drift = choice("on_drift", on_drift, ON_DRIFT)
         self.repush = dict(repush or {})
-        self.report_uri = report_uri
+        self.output_uri = output  # BaseOperator.output is the XComArg of the result
         _check_repush(self.repush, self.on_drift)
 
     def execute(self, context: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +127,7 @@ class ApiReconcileOperator(BaseOperator):
                 records_source(self.records, records_field=self.records_field),
                 resolve_transform(self.transform),
             )
-            folder = run_folder(context, "reconcile", self.report_uri, field="report_uri")
+            folder = run_folder(context, "reconcile", self.output_uri, field="output")
             concurrency = int(self.repush.get("concurrency", 4))
             hook = ApiSyncHook(self.apisync_conn_id, pool_size=max(32, concurrency))
         except ApiConfigError as exc:
@@ -197,8 +189,8 @@ class ApiReconcileOperator(BaseOperator):
             self.endpoint,
             paginator=self.paginator,
             records_path=self.records_path,
-            params=self.query_params,
-            concurrency=self.read_concurrency,
+            params=self.query,
+            concurrency=self.concurrency,
         )
         for page in pages:
             yield from page.records
@@ -234,8 +226,7 @@ class ApiReconcileOperator(BaseOperator):
             spec,
             drifted(),
             description=f"missing and different records of {report}",
-            ledger_uri=options.get("ledger_uri"),
-            dead_letter_uri=options.get("dead_letter_uri"),
+            output=self.output_uri,
             max_error_ratio=float(options.get("max_error_ratio", 0.0)),
             prefix="repush_",
         )
@@ -266,7 +257,9 @@ def _check_repush(options: Mapping[str, Any], on_drift: str) -> None:
         raise ApiConfigError(
             "repush",
             f"unknown option(s) {unknown}.",
-            f"use ApiPushOperator's names: {sorted(REPUSH_OPTIONS)}.",
+            "the repair's ledger and dead letters go under the reconcile's output=."
+            if {"ledger_uri", "dead_letter_uri"} & set(unknown)
+            else f"use ApiPushOperator's names: {sorted(REPUSH_OPTIONS)}.",
         )
     if on_drift != "repush":
         return

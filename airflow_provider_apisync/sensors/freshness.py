@@ -12,6 +12,7 @@ from airflow_provider_apisync.client.records import decode_json, get_path
 from airflow_provider_apisync.client.timestamps import TimestampError, parse_timestamp
 from airflow_provider_apisync.sensors._base import MIN_WAIT_S, ApiSensorBase, CheckResult
 from airflow_provider_apisync.sensors._probe import wait_for
+from airflow_provider_apisync.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -19,11 +20,11 @@ if TYPE_CHECKING:
 _MISSING = object()
 
 
-class DataFreshnessSensor(ApiSensorBase):
+class DataFreshnessSensor(Vocabulary, ApiSensorBase):
     """Succeeds once the newest timestamp the API reports is fresh enough.
 
     One ``GET endpoint`` per check (first page only: sort or filter so the newest record is
-    on it, e.g. ``request_params={"sort": "-updated_at", "limit": 1}``). The timestamp is read at
+    on it, e.g. ``query={"sort": "-updated_at", "limit": 1}``). The timestamp is read at
     ``timestamp_path`` (a status field such as ``meta.last_updated``) or as the newest
     ``timestamp_field`` among the records at ``records_path`` (``None``: the body is a list).
     ISO 8601 with any zone (none = UTC) and epoch seconds/milliseconds are understood.
@@ -35,8 +36,8 @@ class DataFreshnessSensor(ApiSensorBase):
     unparseable timestamps fail at once (``AirflowFailException``).
 
     :param endpoint: path to GET (templated).
-    :param request_params: query parameters (templated). Not ``params``: that name is
-        reserved by Airflow's ``BaseOperator`` for DAG/task Params.
+    :param query: HTTP query parameters (templated). ``params=`` is refused: that name is
+        Airflow's DAG/task Params, and Airflow would swallow it silently.
     :param headers: extra request headers.
     :param timestamp_path: dotted path to one timestamp (templated).
     :param records_path: dotted path to the records list (templated).
@@ -48,13 +49,13 @@ class DataFreshnessSensor(ApiSensorBase):
 
     template_fields: Sequence[str] = (
         "endpoint",
-        "request_params",
+        "query",
         "newer_than",
         "timestamp_path",
         "records_path",
         "timestamp_field",
     )
-    template_fields_renderers = {"request_params": "json"}
+    template_fields_renderers = {"query": "json"}
     ui_color = "#d9f0e3"
 
     def __init__(
@@ -62,7 +63,7 @@ class DataFreshnessSensor(ApiSensorBase):
         *,
         endpoint: str,
         apisync_conn_id: str = "apisync_default",
-        request_params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timestamp_path: str | None = None,
         records_path: str | None = None,
@@ -81,7 +82,7 @@ class DataFreshnessSensor(ApiSensorBase):
                 "e.g. max_age=timedelta(hours=1) or newer_than='{{ data_interval_end }}'.",
             )
         self.endpoint = endpoint
-        self.request_params = dict(request_params or {})
+        self.query = dict(query or {})
         self.headers = dict(headers or {})
         self.timestamp_path = timestamp_path
         self.records_path = records_path
@@ -95,7 +96,7 @@ class DataFreshnessSensor(ApiSensorBase):
             resp = self.probe_client.request(
                 "GET",
                 self.endpoint,
-                params=self.request_params or None,
+                params=self.query or None,
                 headers=self.headers or None,
             )
         except ApiError as exc:

@@ -11,6 +11,7 @@ from airflow_provider_apisync.client.errors import ApiConfigError, ApiError
 from airflow_provider_apisync.client.ratelimit import RateLimitStatus, closed_window
 from airflow_provider_apisync.sensors._base import MIN_WAIT_S, ApiSensorBase, CheckResult
 from airflow_provider_apisync.sensors._probe import QuotaPaths, quota_from_response, wait_for
+from airflow_provider_apisync.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 METHODS = ("GET", "HEAD")
 
 
-class RateLimitWindowSensor(ApiSensorBase):
+class RateLimitWindowSensor(Vocabulary, ApiSensorBase):
     """Succeeds when the API's remaining quota is at least ``min_remaining``.
 
     Each check is one request to ``endpoint`` (``GET`` or ``HEAD``). The quota is read from
@@ -47,6 +48,8 @@ class RateLimitWindowSensor(ApiSensorBase):
     :param reset_margin: seconds added to the announced reset before checking again.
     :param deferrable: defer while waiting; default ``[operators] default_deferrable``.
     """
+
+    query_argument = None  # the probe sends no query parameters
 
     template_fields: Sequence[str] = ("endpoint", "remaining_path", "reset_path", "limit_path")
     ui_color = "#f4e7c7"

@@ -19,7 +19,7 @@ SEGMENTS = 8
 def cluster_fleet() -> None:
     ApiPullOperator.partial(
         task_id="pull", apisync_conn_id="fleet_api", endpoint="/contacts", max_active_tis_per_dag=8
-    ).expand(params=[{"limit": 5, "segment": str(i)} for i in range(SEGMENTS)])
+    ).expand(query=[{"limit": 5, "segment": str(i)} for i in range(SEGMENTS)])
 
 
 cluster_fleet()

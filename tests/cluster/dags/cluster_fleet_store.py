@@ -25,7 +25,7 @@ def budget_dag(dag_id: str, conn_id: str) -> None:
     def budget() -> None:
         ApiPullOperator.partial(
             task_id="pull", apisync_conn_id=conn_id, endpoint="/contacts"
-        ).expand(params=[{"limit": 1, "segment": str(i)} for i in range(8)])
+        ).expand(query=[{"limit": 1, "segment": str(i)} for i in range(8)])
 
     budget()
 
@@ -38,7 +38,7 @@ budget_dag("cluster_budget_local", "fleet_local")
 def cluster_refresh() -> None:
     ApiPullOperator.partial(
         task_id="pull", apisync_conn_id="fleet_rt", endpoint="/contacts"
-    ).expand(params=[{"limit": 5, "segment": str(i)} for i in range(4)])
+    ).expand(query=[{"limit": 5, "segment": str(i)} for i in range(4)])
 
 
 cluster_refresh()
