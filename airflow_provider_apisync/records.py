@@ -23,8 +23,8 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.operators.locations import run_folder, storage_path
-from airflow_provider_apisync.operators.pull_output import MANIFEST, PartSink
-from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.pull.output import MANIFEST, PartSink
+from airflow_provider_apisync.recordio.source import records_source
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import ObjectStoragePath

@@ -23,12 +23,12 @@ from typing import Any
 
 import requests
 
-from airflow_provider_apisync.client.signatures import sign_github
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
 from airflow_provider_apisync.testing.standalone import AirflowStandalone
 from airflow_provider_apisync.testing.world import World, WorldConfig, running_world
 from airflow_provider_apisync.testing.world import tenants as world_tenants
 from airflow_provider_apisync.testing.world.examples import before_dag
+from airflow_provider_apisync.webhooks.signatures import sign_github
 from demo.world import print_world
 
 

@@ -16,13 +16,13 @@ from typing import Any
 from resilience_support import client_for
 
 from airflow_provider_apisync.client import ApiConfigError, ApiError
-from airflow_provider_apisync.client.batching import render_endpoint
 from airflow_provider_apisync.client.pagination import (
     CursorPaginator,
     LinkHeaderPaginator,
     NextUrlPaginator,
     OffsetPaginator,
 )
+from airflow_provider_apisync.push.batching import render_endpoint
 from airflow_provider_apisync.testing.fakeapi.http import Response
 
 pytest_plugins = ["_servers"]  # fixtures: api, other (module-scoped FakeApis, reset per test)

@@ -7,9 +7,9 @@ import threading
 import pytest
 import requests
 
-from airflow_provider_apisync.client.batching import item_results, render_endpoint
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.idempotency import (
+from airflow_provider_apisync.push.batching import item_results, render_endpoint
+from airflow_provider_apisync.push.idempotency import (
     derive_key,
     key_fields,
     payload_hash,
@@ -206,7 +206,7 @@ def test_validation_and_batch_partial_failure(fake_api: FakeApi):
 
 
 def test_write_builder_batches_are_deterministic_and_hold_valid_records_only():
-    from airflow_provider_apisync.client.writes import Invalid, PushSpec, Write, WriteBuilder
+    from airflow_provider_apisync.push.writes import Invalid, PushSpec, Write, WriteBuilder
 
     spec = PushSpec("/people/batch", "POST", ("ext_id",), batch_size=3, batch_body_key="records")
     records = [{"ext_id": f"P{i}"} for i in range(5)]

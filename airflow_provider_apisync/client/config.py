@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from airflow_provider_apisync import __version__
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.signatures import WEBHOOK_EXTRA_KEYS
 from airflow_provider_apisync.client.urls import is_absolute, parse_allowed_host, redact_url
 from airflow_provider_apisync.connection_form import ALIASES, AUTH_TYPES, FIELDS, OAUTH2_CLIENT_AUTH
 
@@ -27,6 +26,25 @@ DEADLINE_FACTOR = 5
 """Without ``request_deadline``, one attempt may take this many read timeouts in total."""
 DEFAULT_MAX_RESPONSE_MB = 256
 DEFAULT_USER_AGENT = f"apisync/{__version__} (+airflow-provider-apisync)"
+#: Connection ``extra`` keys a webhook source may use (see ``docs/webhooks.md``).
+WEBHOOK_EXTRA_KEYS = frozenset(
+    {
+        "webhook_scheme",
+        "signature_header",
+        "signature_algorithm",
+        "signature_prefix",
+        "signature_encoding",
+        "tolerance_seconds",
+        "event_type",
+        "event_type_header",
+        "event_type_path",
+        "delivery_id_header",
+        "delivery_id_path",
+        "max_body_bytes",
+        "payload_folder",
+        "dedupe_window_days",
+    }
+)
 #: Every extra key apisync reads: the form's fields, their old names, the webhook keys.
 KNOWN_EXTRA = {*WEBHOOK_EXTRA_KEYS, *(f.key for f in FIELDS), *ALIASES}
 EXTRA_PREFIX = "extra__apisync__"

@@ -22,20 +22,9 @@ from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
-from airflow_provider_apisync.compat import BaseOperator
-from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators import bulk_formats as fmt
-from airflow_provider_apisync.operators import bulk_state as st
-from airflow_provider_apisync.operators._common import (
-    AirflowFailException,
-    fail_fast,
-    log_summary,
-    run_folder,
-    storage_path,
-)
-from airflow_provider_apisync.operators.bulk_job import BulkJobRun
-from airflow_provider_apisync.operators.bulk_spec import (
+from airflow_provider_apisync.bulk import formats as fmt
+from airflow_provider_apisync.bulk.job import BulkJobRun
+from airflow_provider_apisync.bulk.spec import (
     FAILURE_STATES,
     SUCCESS_STATES,
     BulkJobTimeout,
@@ -46,6 +35,17 @@ from airflow_provider_apisync.operators.bulk_spec import (
     number,
     seconds,
     states,
+)
+from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
+from airflow_provider_apisync.compat import BaseOperator
+from airflow_provider_apisync.hooks.apisync import ApiSyncHook
+from airflow_provider_apisync.operators import bulk_state as st
+from airflow_provider_apisync.operators._common import (
+    AirflowFailException,
+    fail_fast,
+    log_summary,
+    run_folder,
+    storage_path,
 )
 from airflow_provider_apisync.operators.lineage import (
     Dataset,

@@ -17,22 +17,22 @@ from airflow_provider_apisync.operators._common import (
     run_folder,
     storage_path,
 )
-from airflow_provider_apisync.operators.contracts import RecordContract
-from airflow_provider_apisync.operators.incremental import Incremental
 from airflow_provider_apisync.operators.lineage import (
     Dataset,
     attach_to_outlets,
     manifest_lineage,
     openlineage_facets,
 )
-from airflow_provider_apisync.operators.pull_fanout import (
+from airflow_provider_apisync.operators.push import check_transform, resolve_transform
+from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
+from airflow_provider_apisync.pull.contracts import RecordContract
+from airflow_provider_apisync.pull.fanout import (
     build_job,
     check_fanout_args,
     parent_fields,
 )
-from airflow_provider_apisync.operators.pull_job import PullSpec
-from airflow_provider_apisync.operators.push import check_transform, resolve_transform
-from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
+from airflow_provider_apisync.pull.incremental import Incremental
+from airflow_provider_apisync.pull.job import PullSpec
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context

@@ -7,11 +7,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_apisync.client.batching import placeholders
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.idempotency import key_fields
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
-from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
@@ -19,9 +16,12 @@ from airflow_provider_apisync.operators._common import (
     fail_fast,
     log_summary,
 )
-from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger, task_run_folder
-from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner
-from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.push.batching import placeholders
+from airflow_provider_apisync.push.idempotency import key_fields
+from airflow_provider_apisync.push.ledger import DeadLetters, Ledger, task_run_folder
+from airflow_provider_apisync.push.runner import PushCounts, PushRunner
+from airflow_provider_apisync.push.writes import PushSpec
+from airflow_provider_apisync.recordio.source import records_source
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 ON_ERROR = ("dead_letter", "fail")

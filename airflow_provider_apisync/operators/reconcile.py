@@ -7,12 +7,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_apisync.client.batching import placeholders
-from airflow_provider_apisync.client.drift import DIFFERENT, MISSING, DriftFinder
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.idempotency import key_fields
-from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
-from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
@@ -20,7 +15,6 @@ from airflow_provider_apisync.operators._common import (
     fail_fast,
     log_summary,
 )
-from airflow_provider_apisync.operators.ledger import task_run_folder
 from airflow_provider_apisync.operators.push import (
     METHODS,
     ON_ERROR,
@@ -30,7 +24,13 @@ from airflow_provider_apisync.operators.push import (
     resolve_transform,
     run_push,
 )
-from airflow_provider_apisync.operators.records_source import RecordsSource, records_source
+from airflow_provider_apisync.push.batching import placeholders
+from airflow_provider_apisync.push.drift import DIFFERENT, MISSING, DriftFinder
+from airflow_provider_apisync.push.idempotency import key_fields
+from airflow_provider_apisync.push.ledger import task_run_folder
+from airflow_provider_apisync.push.writes import PushSpec
+from airflow_provider_apisync.recordio.jsonl import encode_lines, iter_jsonl
+from airflow_provider_apisync.recordio.source import RecordsSource, records_source
 
 ON_DRIFT = ("warn", "fail", "repush")
 REPUSH_OPTIONS = {

@@ -23,26 +23,6 @@ ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
 ENCODINGS = ("hex", "base64")
 STRIPE_TOLERANCE = 300.0
 
-#: Connection ``extra`` keys a webhook source may use (see ``docs/webhooks.md``).
-WEBHOOK_EXTRA_KEYS = frozenset(
-    {
-        "webhook_scheme",
-        "signature_header",
-        "signature_algorithm",
-        "signature_prefix",
-        "signature_encoding",
-        "tolerance_seconds",
-        "event_type",
-        "event_type_header",
-        "event_type_path",
-        "delivery_id_header",
-        "delivery_id_path",
-        "max_body_bytes",
-        "payload_folder",
-        "dedupe_window_days",
-    }
-)
-
 
 class SignatureError(Exception):
     """The request is not authentic. ``reason`` is one of:

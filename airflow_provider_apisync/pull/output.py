@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import IO, Any
 
-from airflow_provider_apisync.client.jsonl import JsonlPartWriter
 from airflow_provider_apisync.compat import ObjectStoragePath
+from airflow_provider_apisync.recordio.jsonl import JsonlPartWriter
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class PartSink:
 
     def read_records(self) -> Any:
         """Iterate the records of the complete parts (to rebuild de-duplication keys)."""
-        from airflow_provider_apisync.client.jsonl import iter_jsonl
+        from airflow_provider_apisync.recordio.jsonl import iter_jsonl
 
         for part in self.writer.parts:
             with (self.folder / part["name"]).open("rb") as fileobj:

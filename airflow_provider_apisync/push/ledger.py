@@ -22,10 +22,8 @@ from typing import Any
 
 import msgspec
 
-from airflow_provider_apisync.client.jsonl import encode_lines, iter_lines
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.locations import run_folder, storage_path
-from airflow_provider_apisync.operators.output_base import task_run_path
+from airflow_provider_apisync.recordio.jsonl import encode_lines, iter_lines
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +41,9 @@ def task_run_folder(
 
     Scoping by task run keeps two runs (or two mapped instances) from sharing a ledger.
     """
+    from airflow_provider_apisync.operators.locations import run_folder, storage_path
+    from airflow_provider_apisync.operators.output_base import task_run_path
+
     if not base:
         return run_folder(context, kind)
     return task_run_path(context, kind, storage_path(base, field=field))

@@ -33,9 +33,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_apisync.client.batching import render_endpoint
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.pagination import paginate
@@ -46,11 +45,14 @@ from airflow_provider_apisync.client.response_actions import (
     ResponseActions,
 )
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.contracts import RecordContract
-from airflow_provider_apisync.operators.incremental import HighWaterTracker
-from airflow_provider_apisync.operators.pull_job import Progress, PullJob, PullSpec
-from airflow_provider_apisync.operators.pull_output import PartSink
-from airflow_provider_apisync.operators.state import CheckpointStore
+from airflow_provider_apisync.pull.contracts import RecordContract
+from airflow_provider_apisync.pull.incremental import HighWaterTracker
+from airflow_provider_apisync.pull.job import Progress, PullJob, PullSpec
+from airflow_provider_apisync.pull.output import PartSink
+from airflow_provider_apisync.push.batching import render_endpoint
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.operators.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -433,7 +435,7 @@ def check_fanout_args(
     endpoint: str, parents: Any, include: Mapping[str, str], actions: ResponseActions
 ) -> None:
     """DAG-parse-time checks of the dependent-pull arguments (errors name the field)."""
-    from airflow_provider_apisync.client.batching import placeholders
+    from airflow_provider_apisync.push.batching import placeholders
 
     if parents is None:
         if include:
@@ -476,7 +478,7 @@ def build_job(
             fetcher, spec, folder, checkpoints,
             fingerprint=fingerprint, contract=contract, tracker=tracker,
         )  # fmt: skip
-    from airflow_provider_apisync.operators.records_source import records_source
+    from airflow_provider_apisync.recordio.source import records_source
 
     source = records_source(parents, field="parents")
     return FanoutJob(

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_apisync.client.batching import batch_body, batched, render_endpoint
-from airflow_provider_apisync.client.idempotency import (
+from airflow_provider_apisync.client.urls import PathValueError
+from airflow_provider_apisync.push.batching import batch_body, batched, render_endpoint
+from airflow_provider_apisync.push.idempotency import (
     canonical_json,
     derive_key,
     payload_hash,
     record_key_of,
 )
-from airflow_provider_apisync.client.urls import PathValueError
 
 Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
