@@ -23,7 +23,6 @@ from airflow_provider_apisync.operators.lineage import (
     manifest_lineage,
     openlineage_facets,
 )
-from airflow_provider_apisync.operators.push import check_transform, resolve_transform
 from airflow_provider_apisync.operators.state import checkpoint_store, high_water_store
 from airflow_provider_apisync.pull.contracts import RecordContract
 from airflow_provider_apisync.pull.fanout import (
@@ -33,6 +32,7 @@ from airflow_provider_apisync.pull.fanout import (
 )
 from airflow_provider_apisync.pull.incremental import Incremental
 from airflow_provider_apisync.pull.job import PullSpec
+from airflow_provider_apisync.recordio.transform import check_transform, resolve_transform
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.compat import Context

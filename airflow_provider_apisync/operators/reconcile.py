@@ -15,22 +15,15 @@ from airflow_provider_apisync.operators._common import (
     fail_fast,
     log_summary,
 )
-from airflow_provider_apisync.operators.push import (
-    METHODS,
-    ON_ERROR,
-    check_transform,
-    choice,
-    positive_int,
-    resolve_transform,
-    run_push,
-)
+from airflow_provider_apisync.push.attempt import PushStopped, run_push
 from airflow_provider_apisync.push.batching import placeholders
 from airflow_provider_apisync.push.drift import DIFFERENT, MISSING, DriftFinder
 from airflow_provider_apisync.push.idempotency import key_fields
 from airflow_provider_apisync.push.ledger import task_run_folder
-from airflow_provider_apisync.push.writes import PushSpec
+from airflow_provider_apisync.push.writes import METHODS, ON_ERROR, PushSpec, choice, positive_int
 from airflow_provider_apisync.recordio.jsonl import encode_lines, iter_jsonl
 from airflow_provider_apisync.recordio.source import RecordsSource, records_source
+from airflow_provider_apisync.recordio.transform import check_transform, resolve_transform
 
 ON_DRIFT = ("warn", "fail", "repush")
 REPUSH_OPTIONS = {
@@ -229,19 +222,22 @@ class ApiReconcileOperator(BaseOperator):
                     if line.get("kind") in (MISSING, DIFFERENT):
                         yield line["record"]
 
-        return run_push(
-            self.log,
-            self.task_id,
-            context,
-            hook,
-            spec,
-            drifted(),
-            description=f"missing and different records of {report}",
-            ledger_uri=options.get("ledger_uri"),
-            dead_letter_uri=options.get("dead_letter_uri"),
-            max_error_ratio=float(options.get("max_error_ratio", 0.0)),
-            prefix="repush_",
-        )
+        try:
+            return run_push(
+                self.log,
+                self.task_id,
+                context,
+                hook,
+                spec,
+                drifted(),
+                description=f"missing and different records of {report}",
+                ledger_uri=options.get("ledger_uri"),
+                dead_letter_uri=options.get("dead_letter_uri"),
+                max_error_ratio=float(options.get("max_error_ratio", 0.0)),
+                prefix="repush_",
+            )
+        except PushStopped as exc:
+            raise fail_fast(exc.cause) if exc.cause else AirflowFailException(str(exc)) from None
 
 
 class _Transformed:
