@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
+from airflow_provider_apisync.client.urls import placeholders
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
@@ -14,7 +15,6 @@ from airflow_provider_apisync.operators._common import (
     fail_fast,
 )
 from airflow_provider_apisync.push.attempt import PushStopped, run_push
-from airflow_provider_apisync.push.batching import placeholders
 from airflow_provider_apisync.push.idempotency import key_fields
 from airflow_provider_apisync.push.writes import METHODS, ON_ERROR, PushSpec, choice, positive_int
 from airflow_provider_apisync.recordio.source import records_source

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.client.urls import placeholders
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
 from airflow_provider_apisync.operators._common import (
@@ -16,7 +17,6 @@ from airflow_provider_apisync.operators._common import (
     log_summary,
 )
 from airflow_provider_apisync.push.attempt import PushStopped, run_push
-from airflow_provider_apisync.push.batching import placeholders
 from airflow_provider_apisync.push.drift import DIFFERENT, MISSING, DriftFinder
 from airflow_provider_apisync.push.idempotency import key_fields
 from airflow_provider_apisync.push.ledger import task_run_folder

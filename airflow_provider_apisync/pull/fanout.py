@@ -4,7 +4,7 @@
 push accepts: a pull's manifest/XCom, a JSONL URI, a list) instead of one endpoint:
 
 - the child endpoint's ``{field}`` placeholders are filled from each parent with the
-  push's ``render_endpoint`` (values percent-encoded); a parent without the field, or
+  ``client.urls.expand_path`` (values percent-encoded); a parent without the field, or
   whose value would make a dot segment (``.``/``..``), is dead-lettered, never sent;
 - up to ``concurrency`` parents are fetched at once by worker threads sharing one
   client, so the connection's rate budget and the server's announced quota pace all
@@ -25,6 +25,8 @@ push accepts: a pull's manifest/XCom, a JSONL URI, a list) instead of one endpoi
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import queue
 import threading
@@ -44,12 +46,13 @@ from airflow_provider_apisync.client.response_actions import (
     ResponseActionError,
     ResponseActions,
 )
+from airflow_provider_apisync.client.urls import expand_path, placeholders
 from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.pull.contracts import RecordContract
 from airflow_provider_apisync.pull.incremental import HighWaterTracker
 from airflow_provider_apisync.pull.job import Progress, PullJob, PullSpec
 from airflow_provider_apisync.pull.output import PartSink
-from airflow_provider_apisync.push.batching import render_endpoint
+from airflow_provider_apisync.recordio.source import records_source
 
 if TYPE_CHECKING:
     from airflow_provider_apisync.operators.state import CheckpointStore
@@ -97,14 +100,14 @@ def parent_fields(value: Any) -> dict[str, str]:
 def child_endpoint(template: str, parent: Any) -> str:
     """The child endpoint for ``parent``; ``ValueError`` says why it cannot be built.
 
-    Placeholders are filled by the push's ``render_endpoint`` (one implementation of
+    Placeholders are filled by the ``client.urls.expand_path`` (one implementation of
     quoting and refusals for the whole provider); the dot-segment check on the result
     guards what percent-encoding cannot: ``..`` is a valid segment that climbs a level.
     """
     if not isinstance(parent, Mapping):
         raise ValueError(f"a parent must be a JSON object, got {type(parent).__name__}")
     try:
-        endpoint = render_endpoint(template, parent)
+        endpoint = expand_path(template, parent)
     except KeyError as exc:
         raise ValueError(f"endpoint placeholder {{{exc.args[0]}}} has no value") from None
     path = endpoint.split("?", 1)[0]
@@ -423,9 +426,6 @@ def _drain(slot: _Slot) -> None:
 
 def fanout_fingerprint(base: str, parents: Any, include: Mapping[str, str]) -> str:
     """The pull's fingerprint extended by the parents input and the copied fields."""
-    import hashlib
-    import json
-
     where = parents.describe() if hasattr(parents, "describe") else repr(parents)
     raw = json.dumps([base, where, sorted(include.items())], default=str).encode()
     return hashlib.sha256(raw).hexdigest()[:24]
@@ -435,8 +435,6 @@ def check_fanout_args(
     endpoint: str, parents: Any, include: Mapping[str, str], actions: ResponseActions
 ) -> None:
     """DAG-parse-time checks of the dependent-pull arguments (errors name the field)."""
-    from airflow_provider_apisync.push.batching import placeholders
-
     if parents is None:
         if include:
             raise ApiConfigError(
@@ -478,8 +476,6 @@ def build_job(
             fetcher, spec, folder, checkpoints,
             fingerprint=fingerprint, contract=contract, tracker=tracker,
         )  # fmt: skip
-    from airflow_provider_apisync.recordio.source import records_source
-
     source = records_source(parents, field="parents")
     return FanoutJob(
         client, spec, folder, checkpoints,

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.pagination import Page, PaginatorArg, paginate, safe_state
+from airflow_provider_apisync.client.pagination import (
+    Page,
+    PaginatorArg,
+    paginate,
+    resolve_paginator,
+    safe_state,
+)
 from airflow_provider_apisync.client.records import record_key
 from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.pull.contracts import RecordContract
@@ -62,8 +68,6 @@ class PullSpec:
 
     def fingerprint(self, *parts: Any) -> str:
         """Identity of this pull: a checkpoint of a different pull is never resumed."""
-        from airflow_provider_apisync.client.pagination import resolve_paginator
-
         data = [
             self.endpoint,
             self.params,

@@ -13,7 +13,7 @@ import logging
 from typing import IO, Any
 
 from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.recordio.jsonl import JsonlPartWriter
+from airflow_provider_apisync.recordio.jsonl import JsonlPartWriter, iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,6 @@ class PartSink:
 
     def read_records(self) -> Any:
         """Iterate the records of the complete parts (to rebuild de-duplication keys)."""
-        from airflow_provider_apisync.recordio.jsonl import iter_jsonl
-
         for part in self.writer.parts:
             with (self.folder / part["name"]).open("rb") as fileobj:
                 yield from iter_jsonl(fileobj, source=part["name"])

@@ -41,12 +41,10 @@ def task_run_folder(
 
     Scoping by task run keeps two runs (or two mapped instances) from sharing a ledger.
     """
-    from airflow_provider_apisync.operators.locations import run_folder, storage_path
+    from airflow_provider_apisync.operators.locations import storage_path
     from airflow_provider_apisync.operators.output_base import task_run_path
 
-    if not base:
-        return run_folder(context, kind)
-    return task_run_path(context, kind, storage_path(base, field=field))
+    return task_run_path(context, kind, storage_path(base, field=field) if base else None)
 
 
 def _segment_name(try_number: int, seq: int) -> str:

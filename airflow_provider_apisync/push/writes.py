@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.urls import PathValueError
-from airflow_provider_apisync.push.batching import batch_body, batched, render_endpoint
+from airflow_provider_apisync.client.urls import PathValueError, expand_path
+from airflow_provider_apisync.push.batching import batch_body, batched
 from airflow_provider_apisync.push.idempotency import (
     canonical_json,
     derive_key,
@@ -123,7 +123,7 @@ class WriteBuilder:
                 yield self._invalid(raw, f"record has no value for key field {exc.args[0]!r}")
                 continue
             try:
-                endpoint = render_endpoint(spec.endpoint, record)
+                endpoint = expand_path(spec.endpoint, record)
             except PathValueError as exc:
                 problem = f"endpoint placeholder {{{exc.field}}} {str(exc)[len(exc.field) + 2 :]}"
                 yield self._invalid(raw, problem, keys)
