@@ -28,7 +28,6 @@ from typing import Any
 
 from airflow_provider_apisync.client import ApiClient, ApiClientError, ApiError, ApiTransportError
 from airflow_provider_apisync.client.errors import ApiContractError, ForeignHostError
-from airflow_provider_apisync.client.reasons import key_text, short_reason
 from airflow_provider_apisync.client.records import decode_json
 from airflow_provider_apisync.client.response_actions import (
     ActionClient,
@@ -39,6 +38,7 @@ from airflow_provider_apisync.client.retry import IDEMPOTENT_METHODS, RETRY_STAT
 from airflow_provider_apisync.push.batching import ItemResult, item_results
 from airflow_provider_apisync.push.idempotency import canonical_json
 from airflow_provider_apisync.push.ledger import OK, REJECTED, UNKNOWN, DeadLetters, Ledger
+from airflow_provider_apisync.push.reasons import key_text, short_reason
 from airflow_provider_apisync.push.writes import Invalid, PushSpec, Write, WriteBuilder
 
 log = logging.getLogger(__name__)
