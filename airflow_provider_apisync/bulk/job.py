@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -322,14 +323,8 @@ class BulkJobRun:
 
 
 def _write_batches(sink: PartSink, records: Any) -> int:
-    count = 0
-    batch: list[Any] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= BATCH:
-            count += sink.write(batch)
-            batch = []
-    if batch:
+    count, iterator = 0, iter(records)
+    while batch := list(islice(iterator, BATCH)):
         count += sink.write(batch)
     return count
 

@@ -18,18 +18,6 @@ from airflow_provider_apisync.push.runner import PushCounts, PushRunner
 from airflow_provider_apisync.push.writes import PushSpec
 from airflow_provider_apisync.summary import log_summary
 
-#: Counters of :class:`PushCounts` in the summary (XCom), in this order.
-SUMMARY_COUNTS = (
-    "pushed",
-    "skipped",
-    "failed",
-    "rejected",
-    "invalid",
-    "unknown",
-    "filtered",
-    "records",
-)
-
 
 class PushStopped(Exception):
     """The push must end the task without a retry.
@@ -100,7 +88,14 @@ def run_push(
     finally:
         dead_letter, files = dead.finish()
     summary = {
-        **{name: getattr(counts, name) for name in SUMMARY_COUNTS},
+        "pushed": counts.pushed,
+        "skipped": counts.skipped,
+        "failed": counts.failed,
+        "rejected": counts.rejected,
+        "invalid": counts.invalid,
+        "unknown": counts.unknown,
+        "filtered": counts.filtered,
+        "records": counts.records,
         "dead_letter": dead_letter,
         "dead_letter_files": files,
         "ledger": str(ledger.folder),
