@@ -34,11 +34,11 @@ from airflow_provider_apisync.client.records import (
     select_records,
 )
 from airflow_provider_apisync.client.urls import redact_url
-from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.pull.output import MANIFEST, PartSink
 from airflow_provider_apisync.recordio.source import records_source
 
 if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
     from airflow_provider_apisync.operators import bulk_state as st
     from airflow_provider_apisync.operators.state import CheckpointStore
 

@@ -47,7 +47,6 @@ from airflow_provider_apisync.client.response_actions import (
     ResponseActions,
 )
 from airflow_provider_apisync.client.urls import expand_path, placeholders
-from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.pull.contracts import RecordContract
 from airflow_provider_apisync.pull.incremental import HighWaterTracker
 from airflow_provider_apisync.pull.job import Progress, PullJob, PullSpec
@@ -55,6 +54,7 @@ from airflow_provider_apisync.pull.output import PartSink
 from airflow_provider_apisync.recordio.source import records_source
 
 if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
     from airflow_provider_apisync.operators.state import CheckpointStore
 
 log = logging.getLogger(__name__)

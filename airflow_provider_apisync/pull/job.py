@@ -27,13 +27,13 @@ from airflow_provider_apisync.client.pagination import (
     safe_state,
 )
 from airflow_provider_apisync.client.records import record_key
-from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.pull.contracts import RecordContract
 from airflow_provider_apisync.pull.incremental import HighWaterTracker
 from airflow_provider_apisync.pull.output import MANIFEST, QUARANTINE, PartSink
 from airflow_provider_apisync.recordio.jsonl import encode_lines
 
 if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
     from airflow_provider_apisync.operators.state import CheckpointStore
 
 log = logging.getLogger(__name__)

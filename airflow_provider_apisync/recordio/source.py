@@ -17,12 +17,14 @@ import ast
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.records import get_path
-from airflow_provider_apisync.compat import ObjectStoragePath
 from airflow_provider_apisync.recordio.jsonl import iter_jsonl
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
 
 MANIFEST = "_manifest.json"
 
