@@ -22,8 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_apisync.operators.pull_output import MANIFEST, PartSink
-from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.pull.output import MANIFEST, PartSink
+from airflow_provider_apisync.recordio.source import records_source
 from airflow_provider_apisync.runtime.folders import run_folder, storage_path
 
 if TYPE_CHECKING:

@@ -96,9 +96,9 @@ def fanout(url: str, parents: int, concurrency: int, budget: int | None) -> dict
     from airflow_provider_apisync.client import ApiClient, config_from_connection
     from airflow_provider_apisync.client.pagination import OffsetPaginator
     from airflow_provider_apisync.client.response_actions import ResponseActions
-    from airflow_provider_apisync.operators.contracts import RecordContract
-    from airflow_provider_apisync.operators.pull_fanout import build_job
-    from airflow_provider_apisync.operators.pull_job import PullSpec
+    from airflow_provider_apisync.pull.contracts import RecordContract
+    from airflow_provider_apisync.pull.fanout import build_job
+    from airflow_provider_apisync.pull.job import PullSpec
     from airflow_provider_apisync.runtime.state import FileCheckpoint
 
     work = Path(tempfile.mkdtemp(prefix="apisync-fanout-bench-"))

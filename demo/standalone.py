@@ -23,8 +23,8 @@ from typing import Any
 
 import requests
 
-from airflow_provider_apisync.client.signatures import sign_github
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
+from airflow_provider_apisync.webhooks.signatures import sign_github
 from demo.airflow_standalone import AirflowStandalone
 from demo.world import World, WorldConfig, running_world
 from demo.world import tenants as world_tenants

@@ -87,8 +87,8 @@ def make_context(
 
 def read_output(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """Every record of a pull, read back from its part files in manifest order."""
-    from airflow_provider_apisync.client.jsonl import iter_jsonl
     from airflow_provider_apisync.compat import ObjectStoragePath
+    from airflow_provider_apisync.recordio.jsonl import iter_jsonl
 
     records: list[dict[str, Any]] = []
     for uri in manifest["files"]:

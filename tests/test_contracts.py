@@ -9,10 +9,10 @@ from conftest import conn_json
 from pull_support import API_KEY, make_context, read_output
 
 from airflow_provider_apisync.client import ApiConfigError
-from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.compat import AirflowFailException, ObjectStoragePath
 from airflow_provider_apisync.operators import ApiPullOperator
-from airflow_provider_apisync.operators.contracts import RecordContract
+from airflow_provider_apisync.pull.contracts import RecordContract
+from airflow_provider_apisync.recordio.jsonl import iter_jsonl
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.fakeapi.collections import make_records
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.compat import ObjectStoragePath
+from airflow_provider_apisync.recordio.jsonl import iter_jsonl
 from airflow_provider_apisync.testing.dagrun import AirflowEnv, DagTestResult
 from demo.world import World, WorldConfig, running_world
 from demo.world import seed as world_seed

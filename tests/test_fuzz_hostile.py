@@ -16,13 +16,13 @@ from typing import Any
 from resilience_support import client_for
 
 from airflow_provider_apisync.client import ApiConfigError, ApiError
-from airflow_provider_apisync.client.batching import render_endpoint
 from airflow_provider_apisync.client.pagination import (
     CursorPaginator,
     LinkHeaderPaginator,
     NextUrlPaginator,
     OffsetPaginator,
 )
+from airflow_provider_apisync.client.urls import expand_path
 from airflow_provider_apisync.testing.fakeapi.http import Response
 
 pytest_plugins = ["_servers"]  # fixtures: api, other (module-scoped FakeApis, reset per test)
@@ -53,7 +53,7 @@ def test_fuzz_placeholder_values_never_leave_the_base_path(api, other):
     for _ in range(150):
         values = {"account_id": random_value(rng), "id": random_value(rng)}
         try:
-            path = render_endpoint("/accounts/{account_id}/contacts/{id}", values)
+            path = expand_path("/accounts/{account_id}/contacts/{id}", values)
             client.request("GET", path)
             sent += 1
         except ALLOWED:

@@ -219,7 +219,7 @@ def test_retry_after_zero_or_in_the_past_still_waits_the_backoff_base(api, retry
 
 
 def test_server_assigned_bulk_job_id_cannot_climb_the_path():
-    from airflow_provider_apisync.operators.bulk_spec import BulkSpec
+    from airflow_provider_apisync.bulk.spec import BulkSpec
 
     spec = BulkSpec("/jobs", {}, "/jobs/{job_id}")
     assert spec.endpoint("/jobs/{job_id}/abort", "a/b") == "/jobs/a%2Fb/abort"

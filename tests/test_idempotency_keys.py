@@ -7,9 +7,10 @@ import threading
 import pytest
 import requests
 
-from airflow_provider_apisync.client.batching import item_results, render_endpoint
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.idempotency import (
+from airflow_provider_apisync.client.urls import expand_path
+from airflow_provider_apisync.push.batching import item_results
+from airflow_provider_apisync.push.idempotency import (
     derive_key,
     key_fields,
     payload_hash,
@@ -77,12 +78,12 @@ def test_record_keys_single_composite_and_missing():
 
 
 def test_endpoint_placeholders_are_filled_and_quoted():
-    assert render_endpoint("/contacts/{id}", {"id": 7}) == "/contacts/7"
-    assert render_endpoint("/o/{org.id}/c/{email}", {"org": {"id": "a/b"}, "email": "x@y"}) == (
+    assert expand_path("/contacts/{id}", {"id": 7}) == "/contacts/7"
+    assert expand_path("/o/{org.id}/c/{email}", {"org": {"id": "a/b"}, "email": "x@y"}) == (
         "/o/a%2Fb/c/x%40y"
     )
     with pytest.raises(ValueError, match="id"):
-        render_endpoint("/contacts/{id}", {"name": "no id"})
+        expand_path("/contacts/{id}", {"name": "no id"})
 
 
 def test_batch_item_results_shapes():
@@ -206,7 +207,7 @@ def test_validation_and_batch_partial_failure(fake_api: FakeApi):
 
 
 def test_write_builder_batches_are_deterministic_and_hold_valid_records_only():
-    from airflow_provider_apisync.client.writes import Invalid, PushSpec, Write, WriteBuilder
+    from airflow_provider_apisync.push.writes import Invalid, PushSpec, Write, WriteBuilder
 
     spec = PushSpec("/people/batch", "POST", ("ext_id",), batch_size=3, batch_body_key="records")
     records = [{"ext_id": f"P{i}"} for i in range(5)]

@@ -11,7 +11,7 @@ from pull_support import API_KEY, MemoryStore, make_context, read_output
 from airflow_provider_apisync.client import ApiConfigError, ApiServerError
 from airflow_provider_apisync.compat import DAG
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
-from airflow_provider_apisync.operators.incremental import HighWaterTracker
+from airflow_provider_apisync.pull.incremental import HighWaterTracker
 from airflow_provider_apisync.testing import FakeApi
 
 N = 95

@@ -18,9 +18,9 @@ from pull_support import API_KEY, MemoryStore, make_context, read_output
 
 from airflow_provider_apisync.client import ApiServerError
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.client.pagination import OffsetPaginator
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
+from airflow_provider_apisync.recordio.jsonl import iter_jsonl
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.fakeapi.collections import make_records
 

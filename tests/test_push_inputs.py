@@ -9,12 +9,12 @@ import pytest
 from push_helpers import API_KEY, business_keys, people, task_context, write_jsonl
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
-from airflow_provider_apisync.client.writes import PushSpec
 from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import ApiPushOperator
-from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger
-from airflow_provider_apisync.operators.push_runner import PushRunner
-from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.push.ledger import DeadLetters, Ledger
+from airflow_provider_apisync.push.runner import PushRunner
+from airflow_provider_apisync.push.writes import PushSpec
+from airflow_provider_apisync.recordio.source import records_source
 from airflow_provider_apisync.testing import FakeApi
 
 

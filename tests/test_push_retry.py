@@ -10,7 +10,7 @@ from push_helpers import API_KEY, business_keys, people, sent_keys, task_context
 
 from airflow_provider_apisync.client import ApiServerError
 from airflow_provider_apisync.operators import ApiPushOperator
-from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger
+from airflow_provider_apisync.push.ledger import DeadLetters, Ledger
 from airflow_provider_apisync.testing import FakeApi
 
 N = 600

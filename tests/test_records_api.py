@@ -14,7 +14,7 @@ from push_helpers import write_jsonl
 from airflow_provider_apisync.client import ApiConfigError
 from airflow_provider_apisync.compat import AirflowFailException
 from airflow_provider_apisync.operators import ApiPullOperator, Incremental
-from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.recordio.source import records_source
 from airflow_provider_apisync.records import output_folder, read_records, write_records
 from airflow_provider_apisync.testing import FakeApi
 

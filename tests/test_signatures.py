@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_apisync.client.config import unknown_extra_keys
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.signatures import (
+from airflow_provider_apisync.webhooks.signatures import (
     SignatureError,
     sign_github,
     sign_hmac,

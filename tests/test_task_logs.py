@@ -14,7 +14,7 @@ from resilience_support import client_for
 
 from airflow_provider_apisync.client import ApiConfigError, config_from_connection
 from airflow_provider_apisync.client.progress import ProgressLog
-from airflow_provider_apisync.client.reasons import key_text, short_reason
+from airflow_provider_apisync.push.reasons import key_text, short_reason
 from airflow_provider_apisync.runtime.summary import SUMMARY_MARKER, log_summary, summary_table
 from airflow_provider_apisync.testing import FakeApi
 

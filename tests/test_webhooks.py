@@ -31,8 +31,8 @@ import requests
 from conftest import conn_json
 
 from airflow_provider_apisync import get_provider_info
-from airflow_provider_apisync.client.signatures import sign_github, sign_hmac, sign_stripe
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
+from airflow_provider_apisync.webhooks.signatures import sign_github, sign_hmac, sign_stripe
 
 pytestmark = pytest.mark.standalone  # an `airflow api-server` with LocalExecutor serves the module
 

@@ -1,4 +1,9 @@
-"""Dotted-path lookups, record-list selection and JSON decoding for responses."""
+"""Dotted-path lookups, record-list selection and JSON decoding for responses.
+
+Stays in ``client/``: every page of a pull, auto-detection and the webhook plugin read
+response bodies through these. Record *files* (JSONL parts, records inputs, transforms)
+are not HTTP and live in :mod:`airflow_provider_apisync.recordio`.
+"""
 
 from __future__ import annotations
 

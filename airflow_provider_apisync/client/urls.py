@@ -77,6 +77,11 @@ class PathValueError(ApiConfigError):
     """
 
 
+def placeholders(endpoint: str) -> list[str]:
+    """Field paths named by ``{field}`` placeholders in ``endpoint`` (dotted paths allowed)."""
+    return PLACEHOLDER.findall(endpoint)
+
+
 def expand_path(
     template: str,
     values: Mapping[str, Any],

@@ -11,21 +11,21 @@ from airflow_provider_apisync.client.pagination import PaginatorArg, resolve_pag
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
 from airflow_provider_apisync.compat import BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators.contracts import RecordContract
-from airflow_provider_apisync.operators.incremental import Incremental
 from airflow_provider_apisync.operators.lineage import (
     Dataset,
     attach_to_outlets,
     manifest_lineage,
     openlineage_facets,
 )
-from airflow_provider_apisync.operators.pull_fanout import (
+from airflow_provider_apisync.pull.contracts import RecordContract
+from airflow_provider_apisync.pull.fanout import (
     build_job,
     check_fanout_args,
     parent_fields,
 )
-from airflow_provider_apisync.operators.pull_job import PullSpec
-from airflow_provider_apisync.operators.push import check_transform, resolve_transform
+from airflow_provider_apisync.pull.incremental import Incremental
+from airflow_provider_apisync.pull.job import PullSpec
+from airflow_provider_apisync.recordio.transform import check_transform, resolve_transform
 from airflow_provider_apisync.runtime import state
 from airflow_provider_apisync.runtime.errors import failing_fast
 from airflow_provider_apisync.runtime.folders import run_folder, storage_path

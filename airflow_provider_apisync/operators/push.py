@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_apisync.client.batching import placeholders
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.idempotency import key_fields
 from airflow_provider_apisync.client.response_actions import ResponseActions, RuleInput
-from airflow_provider_apisync.client.writes import PushSpec
+from airflow_provider_apisync.client.urls import placeholders
 from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators.ledger import DeadLetters, Ledger
-from airflow_provider_apisync.operators.push_runner import PushCounts, PushRunner
-from airflow_provider_apisync.operators.records_source import records_source
+from airflow_provider_apisync.push.attempt import PushStopped, run_push
+from airflow_provider_apisync.push.idempotency import key_fields
+from airflow_provider_apisync.push.writes import METHODS, ON_ERROR, PushSpec, choice, positive_int
+from airflow_provider_apisync.recordio.source import records_source
+from airflow_provider_apisync.recordio.transform import check_transform, resolve_transform
 from airflow_provider_apisync.runtime.errors import fail_fast
 from airflow_provider_apisync.runtime.folders import run_folder
-from airflow_provider_apisync.runtime.summary import log_summary
 from airflow_provider_apisync.vocabulary import Vocabulary
-
-METHODS = ("POST", "PUT", "PATCH", "DELETE")
-ON_ERROR = ("dead_letter", "fail")
 
 
 class ApiPushOperator(Vocabulary, BaseOperator):
@@ -122,19 +116,27 @@ class ApiPushOperator(Vocabulary, BaseOperator):
             hook = ApiSyncHook(self.apisync_conn_id, pool_size=max(32, self.concurrency))
         except ApiConfigError as exc:
             raise fail_fast(exc) from None
-        return run_push(
-            self.log,
-            self.task_id,
-            context,
-            hook,
-            spec,
-            source,
-            description=source.describe(),
-            output=self.output_uri,
-            ledger_flush_every=self.ledger_flush_every,
-            max_error_ratio=self.max_error_ratio,
-            actions=self.response_actions.fresh(),
-        )
+        try:
+            return run_push(
+                self.log,
+                self.task_id,
+                context,
+                hook,
+                spec,
+                source,
+                description=source.describe(),
+                ledger_folder=run_folder(context, "ledger", self.output_uri, field="output"),
+                dead_letter_folder=run_folder(
+                    context, "dead_letter", self.output_uri, field="output"
+                ),
+                ledger_flush_every=self.ledger_flush_every,
+                max_error_ratio=self.max_error_ratio,
+                actions=self.response_actions.fresh(),
+            )
+        except ApiConfigError as exc:  # the output folder
+            raise fail_fast(exc) from None
+        except PushStopped as exc:
+            raise fail_fast(exc.cause) if exc.cause else AirflowFailException(str(exc)) from None
 
     def _spec(self) -> PushSpec:
         if not isinstance(self.endpoint, str) or not self.endpoint.strip():
@@ -153,152 +155,3 @@ class ApiPushOperator(Vocabulary, BaseOperator):
             transform=resolve_transform(self.transform),
             headers=self.headers,
         )
-
-
-def run_push(
-    log: Any,
-    task_id: str,
-    context: Mapping[str, Any],
-    hook: ApiSyncHook,
-    spec: PushSpec,
-    records: Iterable[Any],
-    *,
-    description: str,
-    output: str | None = None,
-    ledger_flush_every: int = 500,
-    max_error_ratio: float = 0.0,
-    prefix: str = "",
-    actions: ResponseActions | None = None,
-) -> dict[str, Any]:
-    """One push try with the task run's ledger and dead letters; returns the summary.
-
-    Raises per the verdict: a retryable error (the task retry resumes from the ledger),
-    or ``AirflowFailException`` for fatal errors, ``on_error="fail"`` and a rejected
-    share above ``max_error_ratio``. ``prefix`` names the folders (``repush_ledger``).
-    """
-    started = time.monotonic()
-    try:
-        try_number = int(getattr(context["ti"], "try_number", 1) or 1)
-        dead = DeadLetters(
-            run_folder(context, f"{prefix}dead_letter", output, field="output"),
-            try_number,
-        )
-        ledger = Ledger(
-            run_folder(context, f"{prefix}ledger", output, field="output"),
-            try_number,
-            flush_every=ledger_flush_every,
-            before_flush=dead.flush,
-        ).load()
-        runner = PushRunner(hook.client, spec, ledger, dead, try_number=try_number, actions=actions)
-    except ApiConfigError as exc:
-        raise fail_fast(exc) from None
-    log.info(
-        "pushing %s to %s %s (key %s, batch_size %d, concurrency %d, ledger %s, "
-        "%d write(s) settled by earlier tries)",
-        description,
-        spec.method,
-        spec.endpoint,
-        ", ".join(spec.key_fields),
-        spec.batch_size,
-        spec.concurrency,
-        ledger.folder,
-        len(ledger.prior),
-    )
-    try:
-        counts = runner.run(records)
-    finally:
-        dead_letter, files = dead.finish()
-    summary = {
-        "pushed": counts.pushed,
-        "skipped": counts.skipped,
-        "failed": counts.failed,
-        "rejected": counts.rejected,
-        "invalid": counts.invalid,
-        "unknown": counts.unknown,
-        "filtered": counts.filtered,
-        "records": counts.records,
-        "dead_letter": dead_letter,
-        "dead_letter_files": files,
-        "ledger": str(ledger.folder),
-        **hook.summary(),
-        "duration_s": round(time.monotonic() - started, 3),
-    }
-    if actions:
-        summary["response_actions"] = actions.summary()
-    log_summary(log, task_id, summary)
-    push_verdict(log, counts, summary, max_error_ratio)
-    return summary
-
-
-def push_verdict(
-    log: Any, counts: PushCounts, summary: Mapping[str, Any], max_error_ratio: float
-) -> None:
-    """Raise when the push must not count as a success."""
-    error = counts.stop_error
-    where = f"dead letters: {summary['dead_letter']}" if summary["dead_letter"] else ""
-    if counts.stop_reason == "abort" and error is not None:
-        log.error(
-            "push stopped by a retryable failure after %d pushed this try; "
-            "a task retry resumes from the ledger (%s)",
-            counts.pushed,
-            summary["ledger"],
-        )
-        raise error
-    if counts.stop_reason == "fatal" and error is not None:
-        raise fail_fast(error)
-    if counts.stop_reason is not None:
-        raise AirflowFailException(
-            f"on_error='fail': stopped at the first failed record "
-            f"({counts.failed} failed, {counts.pushed} pushed); {where}"
-        )
-    attempted = counts.attempted
-    if attempted and counts.failed / attempted > max_error_ratio:
-        raise AirflowFailException(
-            f"{counts.failed} of {attempted} records failed "
-            f"({counts.failed / attempted:.1%}) > max_error_ratio "
-            f"{max_error_ratio:.1%}; {where}"
-        )
-
-
-def choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ApiConfigError(field, f"{value!r} is not one of {list(allowed)}.")
-    return value
-
-
-def positive_int(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ApiConfigError(field, f"{value!r} is not a positive integer.", "use 1 or more.")
-    return value
-
-
-def check_transform(value: Any) -> Any:
-    if value is None or callable(value):
-        return value
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise ApiConfigError(
-        "transform",
-        f"{value!r} is neither a callable nor a dotted path.",
-        'pass a function, or "package.module.function".',
-    )
-
-
-def resolve_transform(value: Any) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
-    """A callable, or one imported from ``pkg.mod.func`` / ``pkg.mod:func``."""
-    if value is None or callable(value):
-        return value
-    module_name, sep, attr = value.partition(":")
-    if not sep:
-        module_name, _, attr = value.rpartition(".")
-    try:
-        func = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ApiConfigError(
-            "transform",
-            f"cannot import {value!r} ({exc}).",
-            "use an importable dotted path such as 'my_dags.transforms.to_crm'.",
-        ) from None
-    if not callable(func):
-        raise ApiConfigError("transform", f"{value!r} is not callable.")
-    return func  # type: ignore[no-any-return]

@@ -7,24 +7,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_apisync.client.batching import placeholders
-from airflow_provider_apisync.client.drift import DIFFERENT, MISSING, DriftFinder
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.idempotency import key_fields
-from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
-from airflow_provider_apisync.client.writes import PushSpec
+from airflow_provider_apisync.client.urls import placeholders
 from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators.push import (
-    METHODS,
-    ON_ERROR,
-    check_transform,
-    choice,
-    positive_int,
-    resolve_transform,
-    run_push,
-)
-from airflow_provider_apisync.operators.records_source import RecordsSource, records_source
+from airflow_provider_apisync.push.attempt import PushStopped, run_push
+from airflow_provider_apisync.push.drift import DIFFERENT, MISSING, DriftFinder
+from airflow_provider_apisync.push.idempotency import key_fields
+from airflow_provider_apisync.push.writes import METHODS, ON_ERROR, PushSpec, choice, positive_int
+from airflow_provider_apisync.recordio.jsonl import encode_lines, iter_jsonl
+from airflow_provider_apisync.recordio.source import RecordsSource, records_source
+from airflow_provider_apisync.recordio.transform import check_transform, resolve_transform
 from airflow_provider_apisync.runtime.errors import fail_fast
 from airflow_provider_apisync.runtime.folders import run_folder
 from airflow_provider_apisync.runtime.summary import log_summary
@@ -218,18 +211,25 @@ class ApiReconcileOperator(Vocabulary, BaseOperator):
                     if line.get("kind") in (MISSING, DIFFERENT):
                         yield line["record"]
 
-        return run_push(
-            self.log,
-            self.task_id,
-            context,
-            hook,
-            spec,
-            drifted(),
-            description=f"missing and different records of {report}",
-            output=self.output_uri,
-            max_error_ratio=float(options.get("max_error_ratio", 0.0)),
-            prefix="repush_",
-        )
+        try:
+            return run_push(
+                self.log,
+                self.task_id,
+                context,
+                hook,
+                spec,
+                drifted(),
+                description=f"missing and different records of {report}",
+                ledger_folder=run_folder(context, "repush_ledger", self.output_uri, field="output"),
+                dead_letter_folder=run_folder(
+                    context, "repush_dead_letter", self.output_uri, field="output"
+                ),
+                max_error_ratio=float(options.get("max_error_ratio", 0.0)),
+            )
+        except ApiConfigError as exc:  # the output folder
+            raise fail_fast(exc) from None
+        except PushStopped as exc:
+            raise fail_fast(exc.cause) if exc.cause else AirflowFailException(str(exc)) from None
 
 
 class _Transformed:

@@ -25,8 +25,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.signatures import SignatureError
 from airflow_provider_apisync.webhooks.events import record_delivery
+from airflow_provider_apisync.webhooks.signatures import SignatureError
 from airflow_provider_apisync.webhooks.source import (
     DeliveryError,
     WebhookSource,

@@ -19,7 +19,7 @@ from typing import Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.records import get_path
-from airflow_provider_apisync.client.signatures import (
+from airflow_provider_apisync.webhooks.signatures import (
     ALGORITHMS,
     ENCODINGS,
     STRIPE_TOLERANCE,

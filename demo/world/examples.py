@@ -20,7 +20,7 @@ from typing import Any
 from airflow_provider_apisync.testing.dagrun import AirflowEnv
 from demo.world.model import World
 
-SUMMARY_MARKER = "apisync-summary"  # operators._common.SUMMARY_MARKER, without importing Airflow
+SUMMARY_MARKER = "apisync-summary"  # runtime.summary.SUMMARY_MARKER, without importing Airflow
 
 LANES = (
     ("crm_contacts_to_erp", "invoices_to_erp", "hello_apisync", "apisync_rate_limit_window"),

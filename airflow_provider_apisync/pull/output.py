@@ -10,10 +10,12 @@ an object only on close), the caller falls back to the state at which that part 
 from __future__ import annotations
 
 import logging
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_apisync.client.jsonl import JsonlPartWriter
-from airflow_provider_apisync.compat import ObjectStoragePath
+from airflow_provider_apisync.recordio.jsonl import JsonlPartWriter, iter_jsonl
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +145,6 @@ class PartSink:
 
     def read_records(self) -> Any:
         """Iterate the records of the complete parts (to rebuild de-duplication keys)."""
-        from airflow_provider_apisync.client.jsonl import iter_jsonl
-
         for part in self.writer.parts:
             with (self.folder / part["name"]).open("rb") as fileobj:
                 yield from iter_jsonl(fileobj, source=part["name"])

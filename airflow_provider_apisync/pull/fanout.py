@@ -4,7 +4,7 @@
 push accepts: a pull's manifest/XCom, a JSONL URI, a list) instead of one endpoint:
 
 - the child endpoint's ``{field}`` placeholders are filled from each parent with the
-  push's ``render_endpoint`` (values percent-encoded); a parent without the field, or
+  ``client.urls.expand_path`` (values percent-encoded); a parent without the field, or
   whose value would make a dot segment (``.``/``..``), is dead-lettered, never sent;
 - up to ``concurrency`` parents are fetched at once by worker threads sharing one
   client, so the connection's rate budget and the server's announced quota pace all
@@ -33,9 +33,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_apisync.client.batching import render_endpoint
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.pagination import paginate
@@ -45,13 +44,16 @@ from airflow_provider_apisync.client.response_actions import (
     ResponseActionError,
     ResponseActions,
 )
-from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.contracts import RecordContract
-from airflow_provider_apisync.operators.incremental import HighWaterTracker
-from airflow_provider_apisync.operators.pull_job import Progress, PullJob, PullSpec
-from airflow_provider_apisync.operators.pull_output import PartSink
-from airflow_provider_apisync.runtime.state import CheckpointStore
-from airflow_provider_apisync.runtime.state import fingerprint as config_fingerprint
+from airflow_provider_apisync.client.urls import expand_path, placeholders
+from airflow_provider_apisync.pull.contracts import RecordContract
+from airflow_provider_apisync.pull.incremental import HighWaterTracker
+from airflow_provider_apisync.pull.job import Progress, PullJob, PullSpec
+from airflow_provider_apisync.pull.output import PartSink
+from airflow_provider_apisync.recordio.source import records_source
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
+    from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +98,14 @@ def parent_fields(value: Any) -> dict[str, str]:
 def child_endpoint(template: str, parent: Any) -> str:
     """The child endpoint for ``parent``; ``ValueError`` says why it cannot be built.
 
-    Placeholders are filled by the push's ``render_endpoint`` (one implementation of
+    Placeholders are filled by the ``client.urls.expand_path`` (one implementation of
     quoting and refusals for the whole provider); the dot-segment check on the result
     guards what percent-encoding cannot: ``..`` is a valid segment that climbs a level.
     """
     if not isinstance(parent, Mapping):
         raise ValueError(f"a parent must be a JSON object, got {type(parent).__name__}")
     try:
-        endpoint = render_endpoint(template, parent)
+        endpoint = expand_path(template, parent)
     except KeyError as exc:
         raise ValueError(f"endpoint placeholder {{{exc.args[0]}}} has no value") from None
     path = endpoint.split("?", 1)[0]
@@ -422,16 +424,16 @@ def _drain(slot: _Slot) -> None:
 
 def fanout_fingerprint(base: str, parents: Any, include: Mapping[str, str]) -> str:
     """The pull's fingerprint extended by the parents input and the copied fields."""
+    from airflow_provider_apisync.runtime.state import fingerprint  # Airflow-bound module
+
     where = parents.describe() if hasattr(parents, "describe") else repr(parents)
-    return config_fingerprint(base, where, sorted(include.items()))
+    return fingerprint(base, where, sorted(include.items()))
 
 
 def check_fanout_args(
     endpoint: str, parents: Any, include: Mapping[str, str], actions: ResponseActions
 ) -> None:
     """DAG-parse-time checks of the dependent-pull arguments (errors name the field)."""
-    from airflow_provider_apisync.client.batching import placeholders
-
     if parents is None:
         if include:
             raise ApiConfigError(
@@ -473,8 +475,6 @@ def build_job(
             fetcher, spec, folder, checkpoints,
             fingerprint=fingerprint, contract=contract, tracker=tracker,
         )  # fmt: skip
-    from airflow_provider_apisync.operators.records_source import records_source
-
     source = records_source(parents, field="parents")
     return FanoutJob(
         client, spec, folder, checkpoints,

@@ -27,10 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_apisync.client import ApiClient, ApiClientError, ApiError, ApiTransportError
-from airflow_provider_apisync.client.batching import ItemResult, item_results
 from airflow_provider_apisync.client.errors import ApiContractError, ForeignHostError
-from airflow_provider_apisync.client.idempotency import canonical_json
-from airflow_provider_apisync.client.reasons import key_text, short_reason
 from airflow_provider_apisync.client.records import decode_json
 from airflow_provider_apisync.client.response_actions import (
     ActionClient,
@@ -38,8 +35,11 @@ from airflow_provider_apisync.client.response_actions import (
     ResponseActions,
 )
 from airflow_provider_apisync.client.retry import IDEMPOTENT_METHODS, RETRY_STATUSES
-from airflow_provider_apisync.client.writes import Invalid, PushSpec, Write, WriteBuilder
-from airflow_provider_apisync.operators.ledger import OK, REJECTED, UNKNOWN, DeadLetters, Ledger
+from airflow_provider_apisync.push.batching import ItemResult, item_results
+from airflow_provider_apisync.push.idempotency import canonical_json
+from airflow_provider_apisync.push.ledger import OK, REJECTED, UNKNOWN, DeadLetters, Ledger
+from airflow_provider_apisync.push.reasons import key_text, short_reason
+from airflow_provider_apisync.push.writes import Invalid, PushSpec, Write, WriteBuilder
 
 log = logging.getLogger(__name__)
 

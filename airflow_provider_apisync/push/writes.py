@@ -12,15 +12,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_apisync.client.batching import batch_body, batched, render_endpoint
-from airflow_provider_apisync.client.idempotency import (
+from airflow_provider_apisync.client.errors import ApiConfigError
+from airflow_provider_apisync.client.urls import PathValueError, expand_path
+from airflow_provider_apisync.push.batching import batch_body, batched
+from airflow_provider_apisync.push.idempotency import (
     canonical_json,
     derive_key,
     payload_hash,
     record_key_of,
 )
-from airflow_provider_apisync.client.urls import PathValueError
 
+METHODS = ("POST", "PUT", "PATCH", "DELETE")
+ON_ERROR = ("dead_letter", "fail")
 Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
@@ -120,7 +123,7 @@ class WriteBuilder:
                 yield self._invalid(raw, f"record has no value for key field {exc.args[0]!r}")
                 continue
             try:
-                endpoint = render_endpoint(spec.endpoint, record)
+                endpoint = expand_path(spec.endpoint, record)
             except PathValueError as exc:
                 problem = f"endpoint placeholder {{{exc.field}}} {str(exc)[len(exc.field) + 2 :]}"
                 yield self._invalid(raw, problem, keys)
@@ -165,3 +168,17 @@ class WriteBuilder:
 
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``allowed``, else an error naming ``field``."""
+    if value not in allowed:
+        raise ApiConfigError(field, f"{value!r} is not one of {list(allowed)}.")
+    return value
+
+
+def positive_int(field: str, value: Any) -> int:
+    """``value`` when it is an int >= 1 (not a bool), else an error naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiConfigError(field, f"{value!r} is not a positive integer.", "use 1 or more.")
+    return value

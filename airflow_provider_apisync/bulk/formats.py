@@ -17,8 +17,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
-from airflow_provider_apisync.client.jsonl import encode_lines, iter_jsonl
 from airflow_provider_apisync.client.records import get_path
+from airflow_provider_apisync.recordio.jsonl import encode_lines, iter_jsonl
 
 UPLOAD_FORMATS = ("csv", "jsonl")
 RESULT_FORMATS = ("auto", "csv", "jsonl", "json")

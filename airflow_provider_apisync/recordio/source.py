@@ -17,13 +17,14 @@ import ast
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.jsonl import iter_jsonl
 from airflow_provider_apisync.client.records import get_path
-from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.runtime.folders import storage_path
+from airflow_provider_apisync.recordio.jsonl import iter_jsonl
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
 
 MANIFEST = "_manifest.json"
 
@@ -68,6 +69,8 @@ def records_source(
     value: Any, *, field: str = "records", records_field: str | None = None
 ) -> RecordsSource:
     """Resolve ``value`` (see module docstring) to a :class:`RecordsSource`."""
+    from airflow_provider_apisync.runtime.folders import storage_path
+
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ApiConfigError(
             field,
@@ -143,6 +146,8 @@ def _from_manifest(
     field: str,
     records_field: str | None,
 ) -> RecordsSource:
+    from airflow_provider_apisync.runtime.folders import storage_path
+
     uri = manifest.get("uri")
     if folder is None:
         if not isinstance(uri, str) or not uri:
@@ -162,6 +167,8 @@ def _from_manifest(
 
 
 def _resolve(folder: ObjectStoragePath, entry: Any, field: str) -> ObjectStoragePath:
+    from airflow_provider_apisync.runtime.folders import storage_path
+
     name = entry
     if isinstance(entry, Mapping):
         name = entry.get("uri") or entry.get("path") or entry.get("name")

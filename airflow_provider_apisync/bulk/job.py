@@ -13,11 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
+from airflow_provider_apisync.bulk import formats as fmt
+from airflow_provider_apisync.bulk.spec import BulkSpec
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import (
     ApiContractError,
@@ -31,13 +34,13 @@ from airflow_provider_apisync.client.records import (
     select_records,
 )
 from airflow_provider_apisync.client.urls import redact_url
-from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators import bulk_formats as fmt
-from airflow_provider_apisync.operators import bulk_state as st
-from airflow_provider_apisync.operators.bulk_spec import BulkSpec
-from airflow_provider_apisync.operators.pull_output import MANIFEST, PartSink
-from airflow_provider_apisync.operators.records_source import records_source
-from airflow_provider_apisync.runtime.state import CheckpointStore
+from airflow_provider_apisync.pull.output import MANIFEST, PartSink
+from airflow_provider_apisync.recordio.source import records_source
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
+    from airflow_provider_apisync.operators import bulk_state as st
+    from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,9 @@ class BulkJobRun:
         state = get_path(body, spec.status_path)
         record.created_state = record.job_state = None if state is None else str(state)
         record.created_at = time.time()
-        record.phase = st.CREATED
+        from airflow_provider_apisync.operators.bulk_state import CREATED
+
+        record.phase = CREATED
         self.save()
         log.info("created bulk job %s (state %s)", record.job_id, record.job_state or "-")
 
@@ -170,7 +175,9 @@ class BulkJobRun:
                     headers=spec.headers,
                 )
                 log.info("marked job %s upload complete", self.job_id)
-        record.phase = st.PROCESSING
+        from airflow_provider_apisync.operators.bulk_state import PROCESSING
+
+        record.phase = PROCESSING
         self.save()
 
     # -- status -----------------------------------------------------------------------
@@ -316,14 +323,8 @@ class BulkJobRun:
 
 
 def _write_batches(sink: PartSink, records: Any) -> int:
-    count = 0
-    batch: list[Any] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= BATCH:
-            count += sink.write(batch)
-            batch = []
-    if batch:
+    count, iterator = 0, iter(records)
+    while batch := list(islice(iterator, BATCH)):
         count += sink.write(batch)
     return count
 

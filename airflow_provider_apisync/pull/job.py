@@ -14,11 +14,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.client.client import ApiClient
 from airflow_provider_apisync.client.errors import ApiConfigError
-from airflow_provider_apisync.client.jsonl import encode_lines
 from airflow_provider_apisync.client.pagination import (
     Page,
     Paginator,
@@ -27,11 +26,14 @@ from airflow_provider_apisync.client.pagination import (
     safe_state,
 )
 from airflow_provider_apisync.client.records import record_key
-from airflow_provider_apisync.compat import ObjectStoragePath
-from airflow_provider_apisync.operators.contracts import RecordContract
-from airflow_provider_apisync.operators.incremental import HighWaterTracker
-from airflow_provider_apisync.operators.pull_output import MANIFEST, QUARANTINE, PartSink
-from airflow_provider_apisync.runtime.state import CheckpointStore
+from airflow_provider_apisync.pull.contracts import RecordContract
+from airflow_provider_apisync.pull.incremental import HighWaterTracker
+from airflow_provider_apisync.pull.output import MANIFEST, QUARANTINE, PartSink
+from airflow_provider_apisync.recordio.jsonl import encode_lines
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
+    from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
 

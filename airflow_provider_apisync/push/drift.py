@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_apisync.client.idempotency import canonical_json
 from airflow_provider_apisync.client.records import get_path
+from airflow_provider_apisync.push.idempotency import canonical_json
 
 MISSING, DIFFERENT, EXTRA, DUPLICATE = "missing", "different", "extra", "duplicate"
 _ABSENT = {"$absent": True}

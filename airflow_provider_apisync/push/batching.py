@@ -1,6 +1,7 @@
-"""Shaping writes: endpoint placeholders, batches, request bodies and per-item results.
+"""Shaping writes: batches, request bodies and per-item results.
 
-Pure functions used by the push operator; no Airflow imports.
+Pure functions used by the push engine; endpoints are filled by
+:func:`airflow_provider_apisync.client.urls.expand_path`.
 """
 
 from __future__ import annotations
@@ -10,23 +11,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from airflow_provider_apisync.client.records import get_path
-from airflow_provider_apisync.client.urls import PLACEHOLDER, expand_path
 
 T = TypeVar("T")
-
-
-def placeholders(endpoint: str) -> list[str]:
-    """Field paths named by ``{field}`` placeholders in ``endpoint`` (dotted paths allowed)."""
-    return PLACEHOLDER.findall(endpoint)
-
-
-def render_endpoint(endpoint: str, record: Mapping[str, Any]) -> str:
-    """Fill ``{field}`` placeholders from ``record`` (dotted paths allowed), one safe path
-    segment per value: see :func:`~airflow_provider_apisync.client.urls.expand_path`.
-
-    Raises ``PathValueError`` naming the field for a missing, empty or unsafe value.
-    """
-    return expand_path(endpoint, record)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

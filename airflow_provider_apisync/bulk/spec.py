@@ -15,9 +15,9 @@ from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from airflow_provider_apisync.bulk.formats import RESULT_FORMATS, UPLOAD_FORMATS
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
 from airflow_provider_apisync.compat import AirflowException
-from airflow_provider_apisync.operators.bulk_formats import RESULT_FORMATS, UPLOAD_FORMATS
 
 #: Terminal states, compared case-insensitively (Salesforce, HubSpot and common spellings).
 SUCCESS_STATES = ("JobComplete", "COMPLETE", "completed", "succeeded", "success", "done")

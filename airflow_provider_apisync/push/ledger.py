@@ -18,12 +18,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from airflow_provider_apisync.client.jsonl import encode_lines, iter_lines
-from airflow_provider_apisync.compat import ObjectStoragePath
+from airflow_provider_apisync.recordio.jsonl import encode_lines, iter_lines
+
+if TYPE_CHECKING:
+    from airflow_provider_apisync.compat import ObjectStoragePath
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The pull engine, Airflow-free: page loop, part files, contracts, incremental, fan-out."""

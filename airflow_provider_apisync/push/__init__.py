@@ -1,0 +1,1 @@
+"""The push engine, Airflow-free: writes, batching, idempotency keys, ledger, runner, drift."""
