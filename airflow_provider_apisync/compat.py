@@ -8,8 +8,9 @@ Names whose home moved between Airflow lines come from
 ``apache-airflow-providers-common-compat`` (the ecosystem's own shim, the one the official
 providers use); the few it does not cover (timetables, ``DateTimeTrigger``, file iteration,
 the asset-event ``extra`` query) are resolved below, once, by version — so no other module
-needs a ``try/except ImportError``. ``tests/test_compat.py`` fails when a module of the
-package imports one of :data:`COMPAT_NAMES` straight from ``airflow``.
+needs a ``try/except ImportError``. ``tests/test_compat.py`` fails when another module of
+the package imports from ``airflow`` directly (anything but the shim and a short, reasoned
+allowlist), and always for one of :data:`COMPAT_NAMES`.
 
 Features newer than the running Airflow degrade to a fallback and say so once with
 :func:`degraded` (one log line, also in the task log). The support table is in

@@ -235,11 +235,11 @@ def test_reconcile_query_survives_dag_serialization():
     """Regression: ``params`` as a template field made such DAGs fail to serialize."""
     from airflow.serialization import serialized_objects
 
-    from airflow_provider_apisync.compat import AIRFLOW_V_3_3_PLUS
-
-    # DagSerialization is Airflow 3.3's name; SerializedDAG before
-    name = "DagSerialization" if AIRFLOW_V_3_3_PLUS else "SerializedDAG"
-    DagSerialization = getattr(serialized_objects, name)
+    # The serializer is DagSerialization from Airflow 3.2 (SerializedDAG is then the
+    # deserialized DAG class, without from_dict); SerializedDAG before.
+    DagSerialization = getattr(serialized_objects, "DagSerialization", None)
+    if DagSerialization is None:
+        DagSerialization = serialized_objects.SerializedDAG
 
     from airflow_provider_apisync.compat import DAG, Param
     from airflow_provider_apisync.operators import ApiReconcileOperator

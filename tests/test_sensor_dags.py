@@ -126,7 +126,9 @@ def test_rate_limit_window_dag_defers_until_the_reset_and_succeeds(airflow_env, 
     assert [r.status for r in sensor_probes] == [429, 200]
     gap = sensor_probes[1].at - sensor_probes[0].at
     assert server.opener.retry_after is not None
-    assert server.opener.retry_after <= gap <= server.opener.retry_after + 3.0
+    # Not before the announced reset, and well before one more window: resuming the task
+    # after the trigger fires takes seconds on a loaded 2-core CI machine (3.6 s seen).
+    assert server.opener.retry_after <= gap < server.opener.retry_after + WINDOW_S
     assert [r.status for r in pulls] == [200]
     assert pulls[0].at > sensor_probes[1].at
     assert "Rate-limit window closed" in result.output
