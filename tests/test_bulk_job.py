@@ -20,6 +20,7 @@ import pytest
 from conftest import conn_json
 
 from airflow_provider_apisync.bulk import formats as fmt
+from airflow_provider_apisync.bulk.state import STATE_FILE, STATE_KEY
 from airflow_provider_apisync.client import ApiConfigError, ApiContractError, ApiServerError
 from airflow_provider_apisync.compat import (
     AIRFLOW_V_3_3_PLUS,
@@ -38,7 +39,6 @@ from airflow_provider_apisync.operators import (
     BulkUpload,
 )
 from airflow_provider_apisync.operators.bulk import BulkJobTimeout
-from airflow_provider_apisync.operators.bulk_state import STATE_FILE, STATE_KEY
 from airflow_provider_apisync.recordio.jsonl import iter_jsonl
 from airflow_provider_apisync.testing import FakeApi
 from airflow_provider_apisync.testing.dagrun import AirflowEnv

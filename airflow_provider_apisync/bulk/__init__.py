@@ -1,1 +1,2 @@
-"""The bulk-job engine: the job's submit/poll/download steps, file formats and its spec."""
+"""The bulk-job engine: the job's submit/poll/download steps, its persisted state, file
+formats and its spec."""

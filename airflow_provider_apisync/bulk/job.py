@@ -38,8 +38,8 @@ from airflow_provider_apisync.pull.output import MANIFEST, PartSink
 from airflow_provider_apisync.recordio.source import records_source
 
 if TYPE_CHECKING:
+    from airflow_provider_apisync.bulk import state as st
     from airflow_provider_apisync.compat import ObjectStoragePath
-    from airflow_provider_apisync.operators import bulk_state as st
     from airflow_provider_apisync.runtime.state import CheckpointStore
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class BulkJobRun:
         state = get_path(body, spec.status_path)
         record.created_state = record.job_state = None if state is None else str(state)
         record.created_at = time.time()
-        from airflow_provider_apisync.operators.bulk_state import CREATED
+        from airflow_provider_apisync.bulk.state import CREATED
 
         record.phase = CREATED
         self.save()
@@ -175,7 +175,7 @@ class BulkJobRun:
                     headers=spec.headers,
                 )
                 log.info("marked job %s upload complete", self.job_id)
-        from airflow_provider_apisync.operators.bulk_state import PROCESSING
+        from airflow_provider_apisync.bulk.state import PROCESSING
 
         record.phase = PROCESSING
         self.save()

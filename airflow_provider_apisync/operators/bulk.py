@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_apisync.bulk import formats as fmt
+from airflow_provider_apisync.bulk import state as st
 from airflow_provider_apisync.bulk.job import BulkJobRun
 from airflow_provider_apisync.bulk.spec import (
     BULK_RENAMED,
@@ -37,7 +38,6 @@ from airflow_provider_apisync.bulk.spec import (
 from airflow_provider_apisync.client.errors import ApiConfigError, ApiContractError
 from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.operators import bulk_state as st
 from airflow_provider_apisync.operators.lineage import (
     Dataset,
     attach_to_outlets,
