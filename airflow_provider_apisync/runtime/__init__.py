@@ -1,8 +1,10 @@
 """The task runtime: what every apisync task shares once it runs inside Airflow (public).
 
 Operators, sensors, the webhook API-server plugin and your own ``@task`` functions may
-import these modules; engines (``client/``, ``pull/``, ``push/``, ``bulk/``) do not, they
-stay Airflow-free. Each module is one concept:
+import these modules. ``client/`` never does; the engines (``pull/``, ``push/``, ``bulk/``,
+``recordio/``) only import :mod:`.summary` (pure), ``CheckpointStore`` for type hints and
+``storage_path`` inside a function, so importing an engine loads no Airflow
+(tests/test_engine_layers.py). Each module is one concept:
 
 - :mod:`.deferral` -- ``[operators] default_deferrable`` and waiting on a
   ``DateTimeTrigger`` (no worker slot, no HTTP and no secret in the triggerer).
