@@ -116,27 +116,17 @@ class ApiPushOperator(Vocabulary, BaseOperator):
             hook = ApiSyncHook(self.apisync_conn_id, pool_size=max(32, self.concurrency))
         except ApiConfigError as exc:
             raise fail_fast(exc) from None
-        try:
-            return run_push(
-                self.log,
-                self.task_id,
-                context,
-                hook,
-                spec,
-                source,
-                description=source.describe(),
-                ledger_folder=run_folder(context, "ledger", self.output_uri, field="output"),
-                dead_letter_folder=run_folder(
-                    context, "dead_letter", self.output_uri, field="output"
-                ),
-                ledger_flush_every=self.ledger_flush_every,
-                max_error_ratio=self.max_error_ratio,
-                actions=self.response_actions.fresh(),
-            )
-        except ApiConfigError as exc:  # the output folder
-            raise fail_fast(exc) from None
-        except PushStopped as exc:
-            raise fail_fast(exc.cause) if exc.cause else AirflowFailException(str(exc)) from None
+        return push_task(
+            self,
+            context,
+            hook,
+            spec,
+            source,
+            description=source.describe(),
+            ledger_flush_every=self.ledger_flush_every,
+            max_error_ratio=self.max_error_ratio,
+            actions=self.response_actions.fresh(),
+        )
 
     def _spec(self) -> PushSpec:
         if not isinstance(self.endpoint, str) or not self.endpoint.strip():
@@ -155,3 +145,40 @@ class ApiPushOperator(Vocabulary, BaseOperator):
             transform=resolve_transform(self.transform),
             headers=self.headers,
         )
+
+
+def push_task(
+    op: Any,
+    context: Mapping[str, Any],
+    hook: ApiSyncHook,
+    spec: PushSpec,
+    records: Any,
+    *,
+    description: str,
+    prefix: str = "",
+    **options: Any,
+) -> dict[str, Any]:
+    """:func:`run_push` as a task of ``op`` (push, or reconcile's repush with ``prefix``).
+
+    The ledger and dead letters go to the task run's folders under ``op.output_uri``; a
+    push that must stop without a retry fails the task (``AirflowFailException``).
+    """
+    try:
+        return run_push(
+            op.log,
+            op.task_id,
+            context,
+            hook,
+            spec,
+            records,
+            description=description,
+            ledger_folder=run_folder(context, f"{prefix}ledger", op.output_uri, field="output"),
+            dead_letter_folder=run_folder(
+                context, f"{prefix}dead_letter", op.output_uri, field="output"
+            ),
+            **options,
+        )
+    except ApiConfigError as exc:  # the output folder
+        raise fail_fast(exc) from None
+    except PushStopped as exc:
+        raise fail_fast(exc.cause) if exc.cause else AirflowFailException(str(exc)) from None

@@ -11,7 +11,7 @@ from airflow_provider_apisync.client.errors import ApiConfigError
 from airflow_provider_apisync.client.urls import placeholders
 from airflow_provider_apisync.compat import AirflowFailException, BaseOperator
 from airflow_provider_apisync.hooks.apisync import ApiSyncHook
-from airflow_provider_apisync.push.attempt import PushStopped, run_push
+from airflow_provider_apisync.operators.push import push_task
 from airflow_provider_apisync.push.drift import DIFFERENT, MISSING, DriftFinder
 from airflow_provider_apisync.push.idempotency import key_fields
 from airflow_provider_apisync.push.writes import METHODS, ON_ERROR, PushSpec, choice, positive_int
@@ -211,25 +211,16 @@ class ApiReconcileOperator(Vocabulary, BaseOperator):
                     if line.get("kind") in (MISSING, DIFFERENT):
                         yield line["record"]
 
-        try:
-            return run_push(
-                self.log,
-                self.task_id,
-                context,
-                hook,
-                spec,
-                drifted(),
-                description=f"missing and different records of {report}",
-                ledger_folder=run_folder(context, "repush_ledger", self.output_uri, field="output"),
-                dead_letter_folder=run_folder(
-                    context, "repush_dead_letter", self.output_uri, field="output"
-                ),
-                max_error_ratio=float(options.get("max_error_ratio", 0.0)),
-            )
-        except ApiConfigError as exc:  # the output folder
-            raise fail_fast(exc) from None
-        except PushStopped as exc:
-            raise fail_fast(exc.cause) if exc.cause else AirflowFailException(str(exc)) from None
+        return push_task(
+            self,
+            context,
+            hook,
+            spec,
+            drifted(),
+            description=f"missing and different records of {report}",
+            prefix="repush_",
+            max_error_ratio=float(options.get("max_error_ratio", 0.0)),
+        )
 
 
 class _Transformed:
